@@ -1,0 +1,150 @@
+//! Moving bytes through Apache's filters: the response brigade and the request body.
+
+use super::request::Request;
+use crate::ffi;
+
+/// A brigade bound to a request's output filter chain.
+///
+/// Buckets are appended, then `pass` hands them to the filters and empties the brigade.
+/// Byte buckets are transient: the caller keeps the bytes alive until `pass` returns
+/// (filters that hold on to data set it aside, which copies it).
+pub struct Output {
+    request: Request,
+    bb: *mut ffi::apr_bucket_brigade,
+}
+
+/// The client went away or a filter failed; nothing more can be sent.
+#[derive(Debug)]
+pub struct PassError(pub ffi::apr_status_t);
+
+impl Output {
+    pub fn new(request: Request) -> Output {
+        // SAFETY: the request and its connection are live for the hook; the brigade is
+        // allocated from the request pool and dies with it.
+        let bb = unsafe {
+            ffi::apr_brigade_create(request.pool(), (*request.connection()).bucket_alloc)
+        };
+        Output { request, bb }
+    }
+
+    fn alloc(&self) -> *mut ffi::apr_bucket_alloc_t {
+        // SAFETY: the connection outlives the request.
+        unsafe { (*self.request.connection()).bucket_alloc }
+    }
+
+    fn append(&mut self, bucket: *mut ffi::apr_bucket) {
+        // SAFETY: `bucket` was just created from this connection's allocator.
+        unsafe { ffi::wsgi_shim_brigade_append(self.bb, bucket) }
+    }
+
+    /// Appends bytes that stay valid until the next `pass` returns.
+    pub fn bytes(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        // SAFETY: a transient bucket only points at `data`, which the caller keeps alive
+        // until `pass`; filters that keep it longer copy it (setaside).
+        let b = unsafe {
+            ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), self.alloc())
+        };
+        self.append(b);
+    }
+
+    pub fn flush(&mut self) {
+        // SAFETY: creates a metadata bucket from the connection's allocator.
+        let b = unsafe { ffi::apr_bucket_flush_create(self.alloc()) };
+        self.append(b);
+    }
+
+    pub fn eos(&mut self) {
+        // SAFETY: as in `flush`.
+        let b = unsafe { ffi::apr_bucket_eos_create(self.alloc()) };
+        self.append(b);
+    }
+
+    /// Marks the response as broken: the chunked encoder then omits the final chunk and
+    /// the connection is closed, so the client can tell the body is incomplete.
+    pub fn broken(&mut self) {
+        self.request.close_connection();
+        // SAFETY: creates an error bucket from the request pool and connection allocator.
+        let b = unsafe {
+            ffi::ap_bucket_error_create(
+                ffi::HTTP_BAD_GATEWAY as i32,
+                std::ptr::null(),
+                self.request.pool(),
+                self.alloc(),
+            )
+        };
+        self.append(b);
+        self.eos();
+    }
+
+    /// Appends `len` bytes of the open file `fd` from `offset`. The descriptor is
+    /// duplicated, so the caller keeps ownership of `fd`.
+    pub fn file(&mut self, fd: i32, offset: i64, len: i64) -> std::io::Result<()> {
+        // SAFETY: dup of a descriptor the caller holds open.
+        let dup = unsafe { libc::dup(fd) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut file: *mut ffi::apr_file_t = std::ptr::null_mut();
+        let mut os_fd = dup;
+        // SAFETY: wraps our own duplicate in an apr_file_t from the request pool; the
+        // pool cleanup closes it once the buckets are gone.
+        unsafe {
+            let rv = ffi::apr_os_file_put(
+                &mut file,
+                &mut os_fd,
+                (ffi::APR_FOPEN_READ | ffi::APR_FOPEN_SENDFILE_ENABLED) as i32,
+                self.request.pool(),
+            );
+            if rv != 0 {
+                libc::close(dup);
+                return Err(std::io::Error::other("apr_os_file_put failed"));
+            }
+            ffi::apr_pool_cleanup_register(
+                self.request.pool(),
+                file.cast(),
+                Some(close_apr_file),
+                Some(ffi::apr_pool_cleanup_null),
+            );
+            ffi::apr_brigade_insert_file(self.bb, file, offset, len, self.request.pool());
+        }
+        Ok(())
+    }
+
+    /// Hands the buckets to the output filters (may block: call with the GIL released).
+    pub fn pass(&mut self) -> Result<(), PassError> {
+        // SAFETY: the request's filter chain is live; the brigade belongs to it.
+        let rv = unsafe { ffi::ap_pass_brigade((*self.request.as_ptr()).output_filters, self.bb) };
+        // SAFETY: empties the brigade we own, whatever the filters left in it.
+        unsafe { ffi::apr_brigade_cleanup(self.bb.cast()) };
+        if rv == 0 {
+            Ok(())
+        } else {
+            Err(PassError(rv))
+        }
+    }
+}
+
+unsafe extern "C" fn close_apr_file(file: *mut std::os::raw::c_void) -> ffi::apr_status_t {
+    // SAFETY: registered only in `Output::file` with the apr_file_t it created.
+    unsafe { ffi::apr_file_close(file.cast()) }
+}
+
+/// Why reading the request body failed.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The client sent less than it announced, sent a bad chunk, or timed out.
+    Client,
+}
+
+/// Reads the next part of the request body into `buf` (dechunked); 0 at the end.
+/// Blocks: call with the GIL released.
+pub fn read_body(request: Request, buf: &mut [u8]) -> Result<usize, ReadError> {
+    // SAFETY: the request is live and ap_setup_client_block ran in the handler; the
+    // buffer is writable for its length.
+    let n =
+        unsafe { ffi::ap_get_client_block(request.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    usize::try_from(n).map_err(|_| ReadError::Client)
+}

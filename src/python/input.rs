@@ -1,0 +1,179 @@
+//! `wsgi.input`: the request body as a binary file-like object (PEP 3333, "Input and
+//! Error Streams").
+//!
+//! Every read method shares one buffer, so mixing `readline()`, `read(n)` and iteration
+//! never loses bytes. The body is pulled from Apache (dechunked) with the GIL released.
+//! `read()` without a size reads to the end, as mod_wsgi allows, and every method
+//! returns `b""` at the end, which is what makes chunked request bodies usable.
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::apache::brigade::{self, ReadError};
+use crate::apache::request::Request;
+
+/// How much to ask Apache for at a time.
+const READ_BLOCK: usize = 64 * 1024;
+
+#[pyclass(unsendable, module = "mod_wsgi")]
+pub struct Input {
+    /// The request whose body is read; `None` once the request has ended.
+    request: Option<Request>,
+    /// Bytes read from Apache and not yet returned: `buffer[pos..]`.
+    buffer: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    /// Set when the client broke off the body, so the handler answers 400, not 500.
+    pub client_failed: bool,
+}
+
+impl Input {
+    pub fn new(request: Request) -> Input {
+        Input {
+            request: Some(request),
+            buffer: Vec::new(),
+            pos: 0,
+            eof: false,
+            client_failed: false,
+        }
+    }
+
+    /// Called when the request ends: the object may outlive it in Python.
+    pub fn detach_request(&mut self) {
+        self.request = None;
+    }
+
+    fn buffered(&self) -> &[u8] {
+        &self.buffer[self.pos..]
+    }
+
+    /// Reads one more block from Apache into the buffer; false at the end of the body.
+    fn fill(&mut self, py: Python<'_>, hint: usize) -> PyResult<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        let request = self
+            .request
+            .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
+        if self.pos > 0 && self.pos == self.buffer.len() {
+            self.buffer.clear();
+            self.pos = 0;
+        }
+        let start = self.buffer.len();
+        self.buffer.resize(start + hint.clamp(1, READ_BLOCK), 0);
+        let result = super::detach(py, || brigade::read_body(request, &mut self.buffer[start..]));
+        match result {
+            Ok(n) => {
+                self.buffer.truncate(start + n);
+                self.eof = n == 0;
+                Ok(n > 0)
+            }
+            Err(ReadError::Client) => {
+                self.buffer.truncate(start);
+                self.eof = true;
+                self.client_failed = true;
+                Err(PyOSError::new_err(
+                    "request data read error: the client did not send the whole request body",
+                ))
+            }
+        }
+    }
+
+    /// Takes up to `n` buffered bytes.
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.buffer.len() - self.pos);
+        let out = self.buffer[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        out
+    }
+
+    fn read_bytes(&mut self, py: Python<'_>, size: Option<usize>) -> PyResult<Vec<u8>> {
+        match size {
+            Some(n) => {
+                while self.buffered().len() < n && self.fill(py, n - self.buffered().len())? {}
+                Ok(self.take(n))
+            }
+            None => {
+                while self.fill(py, READ_BLOCK)? {}
+                Ok(self.take(usize::MAX))
+            }
+        }
+    }
+
+    fn read_line(&mut self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+        let mut scanned = 0;
+        loop {
+            let buffered = self.buffered();
+            let window = limit.map_or(buffered.len(), |l| l.min(buffered.len()));
+            if let Some(i) = buffered[scanned..window].iter().position(|&b| b == b'\n') {
+                return Ok(self.take(scanned + i + 1));
+            }
+            if limit.is_some_and(|l| window >= l) {
+                return Ok(self.take(window));
+            }
+            scanned = window;
+            if !self.fill(py, READ_BLOCK)? {
+                return Ok(self.take(usize::MAX));
+            }
+        }
+    }
+}
+
+/// Python passes -1 or None for "no limit".
+fn size_arg(size: Option<isize>) -> Option<usize> {
+    size.and_then(|s| usize::try_from(s).ok())
+}
+
+#[pymethods]
+impl Input {
+    #[pyo3(signature = (size = None))]
+    fn read<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let data = self.read_bytes(py, size_arg(size))?;
+        Ok(PyBytes::new(py, &data))
+    }
+
+    #[pyo3(signature = (size = None))]
+    fn readline<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<isize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let line = self.read_line(py, size_arg(size))?;
+        Ok(PyBytes::new(py, &line))
+    }
+
+    #[pyo3(signature = (hint = None))]
+    fn readlines<'py>(
+        &mut self,
+        py: Python<'py>,
+        hint: Option<isize>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let hint = size_arg(hint).filter(|&h| h > 0);
+        let lines = PyList::empty(py);
+        let mut total = 0;
+        loop {
+            let line = self.read_line(py, None)?;
+            if line.is_empty() {
+                break;
+            }
+            total += line.len();
+            lines.append(PyBytes::new(py, &line))?;
+            if hint.is_some_and(|h| total >= h) {
+                break;
+            }
+        }
+        Ok(lines)
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.read_line(py, None)?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+
+    fn close(&mut self) {}
+}

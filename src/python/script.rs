@@ -1,0 +1,100 @@
+//! Loading WSGI script files as Python modules, and reloading them when they change.
+//!
+//! A script is executed as a module named `_mod_wsgi_<md5 of its path>` and kept in
+//! `sys.modules`, as mod_wsgi does, with the file's modification time in `__mtime__`.
+//! Loads are serialised so two threads never execute the same script at once.
+
+use std::sync::Mutex;
+
+use md5::{Digest, Md5};
+use pyo3::prelude::*;
+use pyo3::sync::MutexExt;
+use pyo3::types::{PyDict, PyModule};
+
+/// Serialises script loading across threads (taken attached, waiting detached).
+static LOAD_LOCK: Mutex<()> = Mutex::new(());
+
+/// The module name mod_wsgi gives the script at `path`.
+pub fn module_name(path: &str) -> String {
+    let digest = Md5::digest(path.as_bytes());
+    let mut name = String::with_capacity(10 + 32);
+    name.push_str("_mod_wsgi_");
+    for b in digest {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
+/// Returns the loaded module if it is current: present and, when `reload` is on,
+/// recorded with the same modification time.
+fn cached<'py>(
+    py: Python<'py>,
+    name: &str,
+    mtime: i64,
+    reload: bool,
+) -> PyResult<Option<Bound<'py, PyModule>>> {
+    let modules = py.import("sys")?.getattr("modules")?;
+    let Some(module) = modules.cast::<PyDict>()?.get_item(name)? else {
+        return Ok(None);
+    };
+    let Ok(module) = module.cast_into::<PyModule>() else {
+        return Ok(None);
+    };
+    if reload {
+        let recorded: Option<i64> = module.getattr("__mtime__").ok().and_then(|m| m.extract().ok());
+        if recorded != Some(mtime) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(module))
+}
+
+/// Returns the module for the script at `path`, executing it if it is not loaded yet
+/// or (with `reload`) if its modification time changed. A script that fails to execute
+/// is removed from `sys.modules`, so the next request tries again.
+pub fn load<'py>(
+    py: Python<'py>,
+    path: &str,
+    mtime: i64,
+    reload: bool,
+) -> PyResult<Bound<'py, PyModule>> {
+    let name = module_name(path);
+    if let Some(module) = cached(py, &name, mtime, reload)? {
+        return Ok(module);
+    }
+    let _guard = LOAD_LOCK.lock_py_attached(py).unwrap_or_else(|e| e.into_inner());
+    if let Some(module) = cached(py, &name, mtime, reload)? {
+        return Ok(module);
+    }
+    let source = std::fs::read(path).map_err(|e| {
+        pyo3::exceptions::PyOSError::new_err(format!("cannot read WSGI script '{path}': {e}"))
+    })?;
+    let module = PyModule::new(py, &name)?;
+    module.setattr("__file__", path)?;
+    module.setattr("__mtime__", mtime)?;
+    let builtins = py.import("builtins")?;
+    let code = builtins.getattr("compile")?.call1((
+        pyo3::types::PyBytes::new(py, &source),
+        path,
+        "exec",
+    ))?;
+    let modules = py.import("sys")?.getattr("modules")?;
+    modules.set_item(&name, &module)?;
+    if let Err(e) = builtins.getattr("exec")?.call1((code, module.dict())) {
+        let _ = modules.del_item(&name);
+        return Err(e);
+    }
+    Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn module_names_follow_mod_wsgi() {
+        // hashlib.md5(b"/srv/app.wsgi").hexdigest()
+        assert_eq!(
+            super::module_name("/srv/app.wsgi"),
+            "_mod_wsgi_295f8766fc4bd953ab4cd252da58a6a3"
+        );
+    }
+}

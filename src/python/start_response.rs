@@ -1,0 +1,210 @@
+//! `start_response` and the `write` callable it returns (PEP 3333, "The
+//! start_response() Callable"), bound to an Apache output brigade.
+//!
+//! The rules themselves (when a call is allowed, when headers go out, Content-Length
+//! truncation) live in `crate::response`; this file converts Python values and moves
+//! bytes into Apache.
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+
+use crate::apache::brigade::Output;
+use crate::apache::request::Request;
+use crate::response::{Response, StartError};
+
+#[pyclass(unsendable, module = "mod_wsgi")]
+pub struct StartResponse {
+    request: Option<Request>,
+    output: Output,
+    pub response: Response,
+    /// Set once the client has gone away; nothing more is sent.
+    pub client_gone: bool,
+}
+
+/// Converts a Python `str` that must be Latin-1 (PEP 3333 "native string").
+fn latin1(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    let s = value
+        .cast::<PyString>()
+        .map_err(|_| {
+            PyTypeError::new_err(format!("{what} must be a str, not {}", type_name(value)))
+        })?
+        .to_str()?;
+    if let Some(c) = s.chars().find(|&c| c > '\u{ff}') {
+        return Err(PyValueError::new_err(format!(
+            "{what} {s:?} contains {c:?}, which is not Latin-1"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Converts the `response_headers` argument: a list of `(name, value)` str tuples.
+fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let list = headers.cast::<PyList>().map_err(|_| {
+        PyTypeError::new_err(format!("response headers must be a list, not {}", type_name(headers)))
+    })?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list.iter() {
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2).ok_or_else(|| {
+            PyTypeError::new_err("each response header must be a (name, value) tuple")
+        })?;
+        out.push((
+            latin1(&pair.get_item(0)?, "header name")?,
+            latin1(&pair.get_item(1)?, "header value")?,
+        ));
+    }
+    Ok(out)
+}
+
+impl StartResponse {
+    pub fn new(request: Request) -> StartResponse {
+        StartResponse {
+            request: Some(request),
+            output: Output::new(request),
+            response: Response::default(),
+            client_gone: false,
+        }
+    }
+
+    fn request(&self) -> PyResult<Request> {
+        self.request
+            .ok_or_else(|| PyRuntimeError::new_err("start_response used after its request ended"))
+    }
+
+    /// Called when the request ends.
+    pub fn detach_request(&mut self) {
+        self.request = None;
+    }
+
+    /// Copies the recorded status and headers into the request.
+    fn apply_head(&self) -> PyResult<()> {
+        let request = self.request()?;
+        let head = self.response.head().expect("write() planned a head");
+        request.set_status(head.status.code, &head.status.line);
+        let pool = request.pool();
+        for (name, value) in &head.headers {
+            if name.eq_ignore_ascii_case("content-type") {
+                request.set_content_type(value.as_bytes());
+            } else {
+                // SAFETY: the strings are copied into the request pool, which outlives the table.
+                unsafe { request.headers_out().add(pool, name, value.as_bytes()) };
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a block of the body without sending it: headers first if they are still
+    /// pending, then as much of `data` as a declared Content-Length allows. The caller
+    /// keeps `data` alive until the next pass (a list the application returned does).
+    pub fn buffer(&mut self, data: &[u8]) -> PyResult<()> {
+        if self.client_gone {
+            return Ok(());
+        }
+        let plan = self.response.write(data.len()).map_err(|_| {
+            PyRuntimeError::new_err("response body sent before start_response() was called")
+        })?;
+        if plan.send_head {
+            self.apply_head()?;
+        }
+        self.output.bytes(&data[..plan.take]);
+        Ok(())
+    }
+
+    /// Sends a block of the body and pushes it to the client before returning (PEP 3333:
+    /// a server must not delay a block).
+    pub fn send(&mut self, py: Python<'_>, data: &[u8], flush: bool) -> PyResult<()> {
+        self.buffer(data)?;
+        if flush {
+            self.output.flush();
+        }
+        self.pass(py)
+    }
+
+    /// Declares the body length when the application did not (file_wrapper does this).
+    pub fn add_content_length_if_missing(&mut self, len: u64) {
+        self.response.default_content_length(len);
+    }
+
+    fn pass(&mut self, py: Python<'_>) -> PyResult<()> {
+        let output = &mut self.output;
+        if super::detach(py, || output.pass()).is_err() {
+            self.client_gone = true;
+        }
+        Ok(())
+    }
+
+    /// Ends a successful response: sends pending headers and end-of-stream.
+    pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        if !self.response.head_sent() {
+            self.buffer(b"")?;
+        }
+        if self.client_gone {
+            return Ok(());
+        }
+        self.output.eos();
+        self.pass(py)
+    }
+
+    /// Ends a response whose body broke off after the headers went out.
+    pub fn abort(&mut self, py: Python<'_>) {
+        if !self.client_gone {
+            self.output.broken();
+            let _ = self.pass(py);
+        }
+    }
+
+    /// Appends the bytes of an open file (see `file_wrapper`), counting them against a
+    /// declared Content-Length.
+    pub fn send_file(&mut self, py: Python<'_>, fd: i32, offset: i64, len: u64) -> PyResult<()> {
+        let plan = self
+            .response
+            .write(usize::try_from(len).unwrap_or(usize::MAX))
+            .map_err(|_| PyRuntimeError::new_err("file sent before start_response() was called"))?;
+        if plan.send_head {
+            self.apply_head()?;
+        }
+        if plan.take > 0 {
+            self.output.file(fd, offset, plan.take as i64)?;
+        }
+        self.pass(py)
+    }
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, response_headers, exc_info = None))]
+    fn __call__<'py>(
+        slf: Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        response_headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        let status = latin1(status, "status")?;
+        let headers = header_list(response_headers)?;
+        let result = slf.borrow_mut().response.start(&status, headers, exc_info.is_some());
+        match result {
+            Ok(()) => slf.getattr("write"),
+            Err(StartError::ReRaise) => {
+                let value = exc_info.expect("ReRaise only with exc_info").get_item(1)?;
+                Err(PyErr::from_value(value))
+            }
+            Err(StartError::AlreadyStarted) => Err(PyRuntimeError::new_err(
+                "start_response() called again without exc_info (PEP 3333 forbids this)",
+            )),
+            Err(StartError::Invalid(msg)) => Err(PyValueError::new_err(msg)),
+        }
+    }
+
+    /// The legacy `write(data)` callable.
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!("write() argument must be bytes, not {}", type_name(data)))
+        })?;
+        self.send(py, bytes.as_bytes(), true)
+    }
+}
