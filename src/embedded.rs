@@ -8,7 +8,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::apache::log::{self, Level};
+use crate::apache::log::{self, Level, Target};
 use crate::apache::request::Request;
 use crate::config::{self, DirConfig, ServerConfig};
 use crate::environ;
@@ -18,7 +18,7 @@ use crate::python::file_wrapper::FileWrapper;
 use crate::python::input::Input;
 use crate::python::module::{ProcessFacts, MOD_WSGI_VERSION};
 use crate::python::start_response::StartResponse;
-use crate::python::{interpreter, script, thread_state};
+use crate::python::{interpreter, log_exception, script, thread_state};
 
 /// Notes that carry a script alias's options from `translate_name` to the handler.
 pub const NOTE_PROCESS_GROUP: &std::ffi::CStr = c"mod_wsgi.process_group";
@@ -29,7 +29,8 @@ pub const NOTE_PASS_AUTHORIZATION: &std::ffi::CStr = c"mod_wsgi.pass_authorizati
 /// exempts it from `Options ExecCGI`.
 pub const NOTE_ALIAS_FORCED: &std::ffi::CStr = c"alias-forced-type";
 
-/// The settings that apply to one request: alias options over directory config.
+/// The settings that apply to one request: alias options over directory config, with
+/// every `%{...}` template expanded.
 struct Effective {
     process_group: String,
     application_group: String,
@@ -41,33 +42,21 @@ fn note(request: Request, key: &std::ffi::CStr) -> Option<String> {
     request.notes().get(key).map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-fn effective(request: Request, dir: &DirConfig) -> Effective {
-    Effective {
-        process_group: note(request, NOTE_PROCESS_GROUP)
-            .unwrap_or_else(|| dir.process_group().to_owned()),
-        application_group: note(request, NOTE_APPLICATION_GROUP)
-            .unwrap_or_else(|| dir.application_group().to_owned()),
-        callable_object: note(request, NOTE_CALLABLE_OBJECT)
-            .unwrap_or_else(|| dir.callable_object().to_owned()),
-        pass_authorization: note(request, NOTE_PASS_AUTHORIZATION)
-            .map(|v| v == "1")
-            .unwrap_or_else(|| dir.pass_authorization()),
-    }
-}
-
-/// Expands a `%{...}` group template for this request.
-fn expand_group(request: Request, template: &str, script_name: &[u8], application: bool) -> String {
-    // SAFETY: the server record outlives the request; its hostname is a pool string;
-    // ap_get_server_port only reads the live request.
-    let (hostname, port) = unsafe {
-        let s = &*request.server();
+fn effective(request: Request, dir: &DirConfig, case_sensitive: bool) -> Effective {
+    // SAFETY: the server record outlives the request; its hostname and the request's
+    // hostname are pool strings; ap_get_server_port only reads the live request.
+    let (server_hostname, port, hostname) = unsafe {
         (
-            crate::apache::c_str(s.server_hostname).into_owned(),
+            crate::apache::c_str((*request.server()).server_hostname).into_owned(),
             ffi::ap_get_server_port(request.as_ptr()),
+            crate::apache::c_str((*request.as_ptr()).hostname).into_owned(),
         )
     };
-    let script_name = String::from_utf8_lossy(script_name);
-    let host = request.headers_in().get(c"Host").map(|h| String::from_utf8_lossy(h).into_owned());
+    let (script_name, _) = environ::script_name_and_path_info(request.uri(), request.path_info());
+    let mut script_name = String::from_utf8_lossy(&script_name).into_owned();
+    if !case_sensitive {
+        script_name.make_ascii_lowercase();
+    }
     let env = |name: &str| -> Option<String> {
         let key = std::ffi::CString::new(name).ok()?;
         let (notes, subprocess_env) = (request.notes(), request.subprocess_env());
@@ -78,16 +67,29 @@ fn expand_group(request: Request, template: &str, script_name: &[u8], applicatio
             .or_else(|| std::env::var(name).ok())
     };
     let facts = config::groups::RequestFacts {
-        server_hostname: &hostname,
+        server_hostname: &server_hostname,
         port,
         script_name: &script_name,
-        host_header: host.as_deref(),
+        host_header: (!hostname.is_empty()).then_some(hostname.as_str()),
         env: &env,
     };
-    if application {
-        config::groups::application_group(template, &facts)
-    } else {
-        config::groups::process_group(template, &facts)
+    let template = |key, default: &str| note(request, key).unwrap_or_else(|| default.to_owned());
+    Effective {
+        process_group: config::groups::process_group(
+            &template(NOTE_PROCESS_GROUP, dir.process_group()),
+            &facts,
+        ),
+        application_group: config::groups::application_group(
+            &template(NOTE_APPLICATION_GROUP, dir.application_group()),
+            &facts,
+        ),
+        callable_object: config::groups::callable_object(
+            &template(NOTE_CALLABLE_OBJECT, dir.callable_object()),
+            &facts,
+        ),
+        pass_authorization: note(request, NOTE_PASS_AUTHORIZATION)
+            .map(|v| v == "1")
+            .unwrap_or_else(|| dir.pass_authorization()),
     }
 }
 
@@ -148,9 +150,8 @@ pub fn handle(
         return ffi::HTTP_LENGTH_REQUIRED as i32;
     }
 
-    let settings = effective(request, dir);
-    let (script_name, _) = environ::script_name_and_path_info(request.uri(), request.path_info());
-    let process_group = expand_group(request, &settings.process_group, &script_name, false);
+    let settings = effective(request, dir, server.case_sensitivity);
+    let process_group = &settings.process_group;
     if !process_group.is_empty() {
         log::request(request.as_ptr(), Level::Error, &format!("Daemon process group '{process_group}' selected for {filename}, but daemon mode is not available in this version of mod_wsgi_rs"));
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
@@ -163,15 +164,7 @@ pub fn handle(
         log::request(request.as_ptr(), Level::Error, &format!("Python is not available in this process (see the start-up error in the log); cannot run {filename}"));
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
     }
-    let application_group = expand_group(request, &settings.application_group, &script_name, true);
-    let job = Job {
-        request,
-        dir,
-        process,
-        filename: &filename,
-        settings: &settings,
-        application_group: &application_group,
-    };
+    let job = Job { request, dir, process, filename: &filename, settings: &settings };
     thread_state::attach(|py| job.run(py))
 }
 
@@ -182,30 +175,6 @@ struct Job<'a> {
     process: &'a ProcessFacts,
     filename: &'a str,
     settings: &'a Effective,
-    application_group: &'a str,
-}
-
-/// Logs a Python exception: one line saying what failed where, then the traceback.
-pub fn log_exception(py: Python<'_>, request: Request, context: &str, err: &PyErr) {
-    log::request(
-        request.as_ptr(),
-        Level::Error,
-        &format!("{context}: {}", err.value(py).repr().map(|r| r.to_string()).unwrap_or_default()),
-    );
-    let lines = py
-        .import("traceback")
-        .and_then(|tb| {
-            tb.call_method1(
-                "format_exception",
-                (err.get_type(py), err.value(py), err.traceback(py)),
-            )
-        })
-        .and_then(|l| l.extract::<Vec<String>>());
-    if let Ok(lines) = lines {
-        for line in lines.concat().lines() {
-            log::request(request.as_ptr(), Level::Error, line);
-        }
-    }
 }
 
 /// Decodes bytes as Latin-1 into a Python `str` (PEP 3333 native strings).
@@ -227,7 +196,7 @@ impl Job<'_> {
             Err(e) => {
                 log_exception(
                     py,
-                    request,
+                    Target::Request(request.as_ptr()),
                     &format!("Failed to exec Python script file '{}'", self.filename),
                     &e,
                 );
@@ -272,7 +241,7 @@ impl Job<'_> {
     fn internal_error(&self, py: Python<'_>, what: &str, err: &PyErr) -> i32 {
         log_exception(
             py,
-            self.request,
+            Target::Request(self.request.as_ptr()),
             &format!("Internal error {what} for WSGI script '{}'", self.filename),
             err,
         );
@@ -369,7 +338,7 @@ impl Job<'_> {
         env.set_item("apache.version", self.process.apache_version)?;
         env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
         env.set_item("mod_wsgi.process_group", "")?;
-        env.set_item("mod_wsgi.application_group", self.application_group)?;
+        env.set_item("mod_wsgi.application_group", &self.settings.application_group)?;
         env.set_item("mod_wsgi.callable_object", &self.settings.callable_object)?;
         env.set_item("mod_wsgi.request_handler", latin1(py, r.handler()))?;
         env.set_item("mod_wsgi.handler_script", "")?;
@@ -423,6 +392,16 @@ impl Job<'_> {
         let mut start = start.borrow_mut(py);
         match outcome {
             Ok(()) => {
+                if let (Some((sent, declared)), false) =
+                    (start.response.shortfall(), self.request.header_only())
+                {
+                    log::request(self.request.as_ptr(), Level::Error, &format!("Response of WSGI script '{}' ended after {sent} of the {declared} bytes its Content-Length announced; closing the connection", self.filename));
+                    if !start.response.head_sent() {
+                        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+                    }
+                    start.abort(py);
+                    return ffi::OK as i32;
+                }
                 if let Err(e) = start.finish(py) {
                     return self.app_failed(py, &mut start, input, &e);
                 }
@@ -475,7 +454,7 @@ impl Job<'_> {
         }
         log_exception(
             py,
-            self.request,
+            Target::Request(self.request.as_ptr()),
             &format!("Exception occurred processing WSGI script '{}'", self.filename),
             err,
         );

@@ -11,7 +11,9 @@ use crate::apache::pool;
 use crate::apache::request::Request;
 use crate::config::{self, CallSite, DirConfig, ServerConfig, Target};
 use crate::ffi;
+use crate::apache::log::Target as LogTarget;
 use crate::python::interpreter::{self, Settings};
+use crate::python::{log_exception, script, thread_state};
 use crate::python::module::ProcessFacts;
 
 /// Facts about this Apache child, fixed in `child_init`.
@@ -234,7 +236,33 @@ fn python_settings(server: &ServerConfig) -> Settings {
         restrict_stdout: server.restrict_stdout,
         restrict_signal: server.restrict_signal,
         destroy_interpreter: server.destroy_interpreter,
+        switch_interval: server.switch_interval,
+        python_eggs: server.python_eggs.clone(),
     }
+}
+
+/// Scripts embedded mode loads when a child starts: `WSGIImportScript` and preloadable
+/// `WSGIScriptAlias` targets whose process group is `%{GLOBAL}`, from every server, each
+/// once.
+///
+/// # Safety
+/// `s` is the main server; every server in its list was configured by this module.
+unsafe fn embedded_preloads(s: *mut ffi::server_rec) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    let mut server = s;
+    while !server.is_null() {
+        // SAFETY: forwarded from the caller.
+        let conf = unsafe { server_config(server) };
+        let scripts = conf.import_scripts.iter().cloned().chain(conf.script_aliases.iter().filter_map(|a| a.preload()));
+        for script in scripts.filter(|i| i.process_group.is_empty()) {
+            if !paths.contains(&script.path) {
+                paths.push(script.path);
+            }
+        }
+        // SAFETY: the server list is built by Apache and lives for the generation.
+        server = unsafe { (*server).next };
+    }
+    paths
 }
 
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
@@ -257,6 +285,14 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
                         std::process::id()
                     ),
                 );
+                // SAFETY: `s` is the main server of a configured generation.
+                for path in unsafe { embedded_preloads(s) } {
+                    thread_state::attach(|py| {
+                        if let Err(e) = script::preload(py, &path) {
+                            log_exception(py, LogTarget::Server(s), &format!("Failed to preload WSGI script '{path}'"), &e);
+                        }
+                    });
+                }
                 // SAFETY: the child pool lives until the child exits; its cleanup runs on
                 // the main thread after the MPM has joined the worker threads.
                 unsafe { pool::on_cleanup(pchild, move || interpreter::finish(&settings)) };

@@ -117,6 +117,14 @@ impl Response {
         matches!(self.head.as_ref().and_then(|h| h.content_length), Some(l) if self.body_sent >= l)
     }
 
+    /// `(sent, declared)` when the body ended short of its declared Content-Length.
+    pub fn shortfall(&self) -> Option<(u64, u64)> {
+        match self.head.as_ref().and_then(|h| h.content_length) {
+            Some(declared) if self.body_sent < declared => Some((self.body_sent, declared)),
+            _ => None,
+        }
+    }
+
     /// Bytes of body sent so far.
     pub fn body_sent(&self) -> u64 {
         self.body_sent
@@ -171,8 +179,10 @@ mod tests {
         r.start("200 OK", headers(&[("Content-Length", "5")]), false).unwrap();
         assert_eq!(r.write(3).unwrap().take, 3);
         assert!(!r.complete());
+        assert_eq!(r.shortfall(), Some((3, 5)));
         assert_eq!(r.write(10).unwrap().take, 2);
         assert!(r.complete());
+        assert_eq!(r.shortfall(), None);
         assert_eq!(r.write(10).unwrap().take, 0);
     }
 

@@ -60,3 +60,19 @@ pub fn server(s: *const ffi::server_rec, level: Level, msg: &str) {
         )
     }
 }
+
+/// Where a message goes: a request's log context or a server's.
+#[derive(Clone, Copy)]
+pub enum Target {
+    Request(*const ffi::request_rec),
+    Server(*const ffi::server_rec),
+}
+
+impl Target {
+    pub fn log(self, level: Level, msg: &str) {
+        match self {
+            Target::Request(r) => request(r, level, msg),
+            Target::Server(s) => server(s, level, msg),
+        }
+    }
+}

@@ -29,6 +29,9 @@ pub struct Settings {
     pub restrict_stdout: bool,
     pub restrict_signal: bool,
     pub destroy_interpreter: bool,
+    pub switch_interval: Option<f64>,
+    /// `PYTHON_EGG_CACHE` for setuptools' egg extraction.
+    pub python_eggs: Option<String>,
 }
 
 static READY: AtomicBool = AtomicBool::new(false);
@@ -206,6 +209,12 @@ fn after_start(
     }
     if settings.restrict_signal {
         intercept_signals(py)?;
+    }
+    if let Some(interval) = settings.switch_interval {
+        sys.call_method1("setswitchinterval", (interval,))?;
+    }
+    if let Some(eggs) = &settings.python_eggs {
+        py.import("os")?.getattr("environ")?.set_item("PYTHON_EGG_CACHE", eggs)?;
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ pub mod script;
 pub mod start_response;
 pub mod thread_state;
 
-use pyo3::Python;
+use pyo3::prelude::*;
+
+use crate::apache::log::{Level, Target};
 
 /// Makes a value `Send` for the length of a [`detach`] call.
 struct AssertSend<T>(T);
@@ -39,4 +41,21 @@ pub fn detach<T>(py: Python<'_>, f: impl FnOnce() -> T) -> T {
 pub fn thread_ident() -> u64 {
     // SAFETY: PyThread_get_thread_ident only reads the OS thread id.
     u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() })
+}
+
+/// Logs a Python exception: one line saying what failed where, then the traceback.
+pub fn log_exception(py: Python<'_>, target: Target, context: &str, err: &PyErr) {
+    let value = err.value(py).repr().map(|r| r.to_string()).unwrap_or_default();
+    target.log(Level::Error, &format!("{context}: {value}"));
+    let lines = py
+        .import("traceback")
+        .and_then(|tb| {
+            tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py)))
+        })
+        .and_then(|l| l.extract::<Vec<String>>());
+    if let Ok(lines) = lines {
+        for line in lines.concat().lines() {
+            target.log(Level::Error, line);
+        }
+    }
 }

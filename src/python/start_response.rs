@@ -139,6 +139,11 @@ impl StartResponse {
 
     /// Ends a successful response: sends pending headers and end-of-stream.
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        if self.response.head().is_none() {
+            return Err(PyRuntimeError::new_err(
+                "the application returned without calling start_response()",
+            ));
+        }
         if !self.response.head_sent() {
             self.buffer(b"")?;
         }
@@ -151,6 +156,9 @@ impl StartResponse {
 
     /// Ends a response whose body broke off after the headers went out.
     pub fn abort(&mut self, py: Python<'_>) {
+        // What is queued goes out first: the header filter would turn an error bucket in
+        // the same brigade as the headers into an error page.
+        let _ = self.pass(py);
         if !self.client_gone {
             self.output.broken();
             let _ = self.pass(py);
