@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level, Target};
 use crate::apache::request::Request;
 use crate::config::{self, DirConfig, ServerConfig};
@@ -214,7 +215,7 @@ impl Job<'_> {
             );
             return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
         };
-        let input = match Py::new(py, Input::new(request)) {
+        let input = match Py::new(py, Input::new(Box::new(Body(request)))) {
             Ok(i) => i,
             Err(e) => return self.internal_error(py, "creating wsgi.input", &e),
         };
@@ -222,7 +223,7 @@ impl Job<'_> {
             Ok(e) => e,
             Err(e) => return self.internal_error(py, "creating wsgi.errors", &e),
         };
-        let start = match Py::new(py, StartResponse::new(request)) {
+        let start = match Py::new(py, StartResponse::new(Box::new(Output::new(request)))) {
             Ok(s) => s,
             Err(e) => return self.internal_error(py, "creating start_response", &e),
         };

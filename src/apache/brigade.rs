@@ -2,6 +2,8 @@
 
 use super::request::Request;
 use crate::ffi;
+use crate::io::{BodyError, BodySource, ClientGone, ResponseSink};
+use crate::response::Head;
 
 /// A brigade bound to a request's output filter chain.
 ///
@@ -12,10 +14,6 @@ pub struct Output {
     request: Request,
     bb: *mut ffi::apr_bucket_brigade,
 }
-
-/// The client went away or a filter failed; nothing more can be sent.
-#[derive(Debug)]
-pub struct PassError(pub ffi::apr_status_t);
 
 impl Output {
     pub fn new(request: Request) -> Output {
@@ -37,8 +35,26 @@ impl Output {
         unsafe { ffi::wsgi_shim_brigade_append(self.bb, bucket) }
     }
 
+}
+
+impl ResponseSink for Output {
+    fn head(&mut self, head: &Head) {
+        let request = self.request;
+        request.set_status(head.status.code, &head.status.line);
+        let pool = request.pool();
+        for (name, value) in &head.headers {
+            if name.eq_ignore_ascii_case("content-type") {
+                request.set_content_type(value.as_bytes());
+            } else {
+                // SAFETY: the strings are copied into the request pool, which outlives
+                // the table.
+                unsafe { request.headers_out().add(pool, name, value.as_bytes()) };
+            }
+        }
+    }
+
     /// Appends bytes that stay valid until the next `pass` returns.
-    pub fn bytes(&mut self, data: &[u8]) {
+    fn data(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
         }
@@ -50,13 +66,13 @@ impl Output {
         self.append(b);
     }
 
-    pub fn flush(&mut self) {
+    fn flush(&mut self) {
         // SAFETY: creates a metadata bucket from the connection's allocator.
         let b = unsafe { ffi::apr_bucket_flush_create(self.alloc()) };
         self.append(b);
     }
 
-    pub fn eos(&mut self) {
+    fn end(&mut self) {
         // SAFETY: as in `flush`.
         let b = unsafe { ffi::apr_bucket_eos_create(self.alloc()) };
         self.append(b);
@@ -64,7 +80,7 @@ impl Output {
 
     /// Marks the response as broken: the chunked encoder then omits the final chunk and
     /// the connection is closed, so the client can tell the body is incomplete.
-    pub fn broken(&mut self) {
+    fn broken(&mut self) {
         self.request.close_connection();
         // SAFETY: creates an error bucket from the request pool and connection allocator.
         let b = unsafe {
@@ -76,12 +92,12 @@ impl Output {
             )
         };
         self.append(b);
-        self.eos();
+        self.end();
     }
 
     /// Appends `len` bytes of the open file `fd` from `offset`. The descriptor is
     /// duplicated, so the caller keeps ownership of `fd`.
-    pub fn file(&mut self, fd: i32, offset: i64, len: i64) -> std::io::Result<()> {
+    fn file(&mut self, fd: i32, offset: i64, len: u64) -> std::io::Result<()> {
         // SAFETY: dup of a descriptor the caller holds open.
         let dup = unsafe { libc::dup(fd) };
         if dup < 0 {
@@ -108,13 +124,13 @@ impl Output {
                 Some(close_apr_file),
                 Some(ffi::apr_pool_cleanup_null),
             );
-            ffi::apr_brigade_insert_file(self.bb, file, offset, len, self.request.pool());
+            ffi::apr_brigade_insert_file(self.bb, file, offset, len as ffi::apr_off_t, self.request.pool());
         }
         Ok(())
     }
 
     /// Hands the buckets to the output filters (may block: call with the GIL released).
-    pub fn pass(&mut self) -> Result<(), PassError> {
+    fn pass(&mut self) -> Result<(), ClientGone> {
         // SAFETY: the request's filter chain is live; the brigade belongs to it.
         let rv = unsafe { ffi::ap_pass_brigade((*self.request.as_ptr()).output_filters, self.bb) };
         // SAFETY: empties the brigade we own, whatever the filters left in it.
@@ -122,7 +138,7 @@ impl Output {
         if rv == 0 {
             Ok(())
         } else {
-            Err(PassError(rv))
+            Err(ClientGone)
         }
     }
 }
@@ -132,19 +148,16 @@ unsafe extern "C" fn close_apr_file(file: *mut std::os::raw::c_void) -> ffi::apr
     unsafe { ffi::apr_file_close(file.cast()) }
 }
 
-/// Why reading the request body failed.
-#[derive(Debug)]
-pub enum ReadError {
-    /// The client sent less than it announced, sent a bad chunk, or timed out.
-    Client,
-}
+/// The request body, read through Apache's input filters (dechunked).
+pub struct Body(pub Request);
 
-/// Reads the next part of the request body into `buf` (dechunked); 0 at the end.
-/// Blocks: call with the GIL released.
-pub fn read_body(request: Request, buf: &mut [u8]) -> Result<usize, ReadError> {
-    // SAFETY: the request is live and ap_setup_client_block ran in the handler; the
-    // buffer is writable for its length.
-    let n =
-        unsafe { ffi::ap_get_client_block(request.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    usize::try_from(n).map_err(|_| ReadError::Client)
+impl BodySource for Body {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        // SAFETY: the request is live and ap_setup_client_block ran in the handler; the
+        // buffer is writable for its length.
+        let n = unsafe {
+            ffi::ap_get_client_block(self.0.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        };
+        usize::try_from(n).map_err(|_| BodyError)
+    }
 }

@@ -10,16 +10,15 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::apache::brigade::{self, ReadError};
-use crate::apache::request::Request;
+use crate::io::BodySource;
 
 /// How much to ask Apache for at a time.
 const READ_BLOCK: usize = 64 * 1024;
 
 #[pyclass(unsendable, module = "mod_wsgi")]
 pub struct Input {
-    /// The request whose body is read; `None` once the request has ended.
-    request: Option<Request>,
+    /// Where the body comes from; `None` once the request has ended.
+    source: Option<Box<dyn BodySource>>,
     /// Bytes read from Apache and not yet returned: `buffer[pos..]`.
     buffer: Vec<u8>,
     pos: usize,
@@ -29,9 +28,9 @@ pub struct Input {
 }
 
 impl Input {
-    pub fn new(request: Request) -> Input {
+    pub fn new(source: Box<dyn BodySource>) -> Input {
         Input {
-            request: Some(request),
+            source: Some(source),
             buffer: Vec::new(),
             pos: 0,
             eof: false,
@@ -41,35 +40,37 @@ impl Input {
 
     /// Called when the request ends: the object may outlive it in Python.
     pub fn detach_request(&mut self) {
-        self.request = None;
+        self.source = None;
     }
 
     fn buffered(&self) -> &[u8] {
         &self.buffer[self.pos..]
     }
 
-    /// Reads one more block from Apache into the buffer; false at the end of the body.
+    /// Reads one more block of the body into the buffer; false at the end of the body.
     fn fill(&mut self, py: Python<'_>, hint: usize) -> PyResult<bool> {
         if self.eof {
             return Ok(false);
         }
-        let request = self
-            .request
-            .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
         if self.pos > 0 && self.pos == self.buffer.len() {
             self.buffer.clear();
             self.pos = 0;
         }
         let start = self.buffer.len();
         self.buffer.resize(start + hint.clamp(1, READ_BLOCK), 0);
-        let result = super::detach(py, || brigade::read_body(request, &mut self.buffer[start..]));
+        let source = self
+            .source
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
+        let target = &mut self.buffer[start..];
+        let result = super::detach(py, || source.read(target));
         match result {
             Ok(n) => {
                 self.buffer.truncate(start + n);
                 self.eof = n == 0;
                 Ok(n > 0)
             }
-            Err(ReadError::Client) => {
+            Err(_) => {
                 self.buffer.truncate(start);
                 self.eof = true;
                 self.client_failed = true;

@@ -9,14 +9,13 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
-use crate::apache::brigade::Output;
-use crate::apache::request::Request;
+use crate::io::ResponseSink;
 use crate::response::{Response, StartError};
 
 #[pyclass(unsendable, module = "mod_wsgi")]
 pub struct StartResponse {
-    request: Option<Request>,
-    output: Output,
+    /// Where the response goes; `None` once the request has ended.
+    sink: Option<Box<dyn ResponseSink>>,
     pub response: Response,
     /// Set once the client has gone away; nothing more is sent.
     pub client_gone: bool,
@@ -61,39 +60,25 @@ fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
 }
 
 impl StartResponse {
-    pub fn new(request: Request) -> StartResponse {
-        StartResponse {
-            request: Some(request),
-            output: Output::new(request),
-            response: Response::default(),
-            client_gone: false,
-        }
+    pub fn new(sink: Box<dyn ResponseSink>) -> StartResponse {
+        StartResponse { sink: Some(sink), response: Response::default(), client_gone: false }
     }
 
-    fn request(&self) -> PyResult<Request> {
-        self.request
+    fn sink(&mut self) -> PyResult<&mut Box<dyn ResponseSink>> {
+        self.sink
+            .as_mut()
             .ok_or_else(|| PyRuntimeError::new_err("start_response used after its request ended"))
     }
 
-    /// Called when the request ends.
+    /// Called when the request ends: the object may outlive it in Python.
     pub fn detach_request(&mut self) {
-        self.request = None;
+        self.sink = None;
     }
 
-    /// Copies the recorded status and headers into the request.
-    fn apply_head(&self) -> PyResult<()> {
-        let request = self.request()?;
-        let head = self.response.head().expect("write() planned a head");
-        request.set_status(head.status.code, &head.status.line);
-        let pool = request.pool();
-        for (name, value) in &head.headers {
-            if name.eq_ignore_ascii_case("content-type") {
-                request.set_content_type(value.as_bytes());
-            } else {
-                // SAFETY: the strings are copied into the request pool, which outlives the table.
-                unsafe { request.headers_out().add(pool, name, value.as_bytes()) };
-            }
-        }
+    /// Hands the recorded status and headers to the sink.
+    fn send_head(&mut self) -> PyResult<()> {
+        let head = self.response.head().expect("write() planned a head").clone();
+        self.sink()?.head(&head);
         Ok(())
     }
 
@@ -108,9 +93,9 @@ impl StartResponse {
             PyRuntimeError::new_err("response body sent before start_response() was called")
         })?;
         if plan.send_head {
-            self.apply_head()?;
+            self.send_head()?;
         }
-        self.output.bytes(&data[..plan.take]);
+        self.sink()?.data(&data[..plan.take]);
         Ok(())
     }
 
@@ -119,7 +104,7 @@ impl StartResponse {
     pub fn send(&mut self, py: Python<'_>, data: &[u8], flush: bool) -> PyResult<()> {
         self.buffer(data)?;
         if flush {
-            self.output.flush();
+            self.sink()?.flush();
         }
         self.pass(py)
     }
@@ -130,8 +115,8 @@ impl StartResponse {
     }
 
     fn pass(&mut self, py: Python<'_>) -> PyResult<()> {
-        let output = &mut self.output;
-        if super::detach(py, || output.pass()).is_err() {
+        let sink = self.sink()?;
+        if super::detach(py, || sink.pass()).is_err() {
             self.client_gone = true;
         }
         Ok(())
@@ -150,7 +135,7 @@ impl StartResponse {
         if self.client_gone {
             return Ok(());
         }
-        self.output.eos();
+        self.sink()?.end();
         self.pass(py)
     }
 
@@ -159,8 +144,8 @@ impl StartResponse {
         // What is queued goes out first: the header filter would turn an error bucket in
         // the same brigade as the headers into an error page.
         let _ = self.pass(py);
-        if !self.client_gone {
-            self.output.broken();
+        if let (false, Some(sink)) = (self.client_gone, self.sink.as_mut()) {
+            sink.broken();
             let _ = self.pass(py);
         }
     }
@@ -173,10 +158,10 @@ impl StartResponse {
             .write(usize::try_from(len).unwrap_or(usize::MAX))
             .map_err(|_| PyRuntimeError::new_err("file sent before start_response() was called"))?;
         if plan.send_head {
-            self.apply_head()?;
+            self.send_head()?;
         }
         if plan.take > 0 {
-            self.output.file(fd, offset, plan.take as i64)?;
+            self.sink()?.file(fd, offset, plan.take as u64)?;
         }
         self.pass(py)
     }

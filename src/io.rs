@@ -1,0 +1,41 @@
+//! What the WSGI objects read the request body from and write the response to.
+//!
+//! `wsgi.input` and `start_response` only know these traits: embedded mode implements
+//! them over Apache's filters (`apache::brigade`), daemon mode over its socket. Pure: no
+//! Apache, no Python.
+
+use crate::response::Head;
+
+/// The client went away (or a filter failed): nothing more can be sent.
+#[derive(Debug)]
+pub struct ClientGone;
+
+/// The client did not send the whole request body (closed early, bad chunk, timeout).
+#[derive(Debug)]
+pub struct BodyError;
+
+/// Where a response goes. Calls queue; `pass` sends what is queued.
+pub trait ResponseSink {
+    /// Takes the status and headers; called once, before any body.
+    fn head(&mut self, head: &Head);
+    /// Queues body bytes. The caller keeps `data` alive until the next `pass` returns.
+    fn data(&mut self, data: &[u8]);
+    /// Queues `len` bytes of the open file `fd` from `offset`; the caller keeps `fd` open
+    /// until the next `pass` returns.
+    fn file(&mut self, fd: i32, offset: i64, len: u64) -> std::io::Result<()>;
+    /// Asks for what is queued to reach the client now.
+    fn flush(&mut self);
+    /// Marks the end of a complete response.
+    fn end(&mut self);
+    /// Marks the response as cut short: the client must be able to tell it is incomplete.
+    fn broken(&mut self);
+    /// Sends what is queued. May block: called with the GIL released.
+    fn pass(&mut self) -> Result<(), ClientGone>;
+}
+
+/// Where the request body comes from.
+pub trait BodySource {
+    /// Reads the next part of the body into `buf`; `Ok(0)` at the end. May block: called
+    /// with the GIL released.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
+}
