@@ -38,6 +38,43 @@ pub struct Facts<'a> {
     pub pass_authorization: bool,
 }
 
+/// The values behind the environ's `wsgi.*` and `mod_wsgi.*` keys that are not CGI
+/// variables. Embedded mode fills them from Apache; daemon mode carries them over its
+/// socket.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RequestKeys {
+    pub url_scheme: String,
+    pub multithread: bool,
+    pub multiprocess: bool,
+    pub run_once: bool,
+    /// "" in embedded mode.
+    pub process_group: String,
+    pub application_group: String,
+    pub callable_object: String,
+    /// Apache's handler name for the request (`wsgi-script`, ...).
+    pub request_handler: String,
+    pub script_reloading: bool,
+    pub enable_sendfile: bool,
+    pub listener_host: String,
+    pub listener_port: u16,
+    /// PID of the Apache child that accepted the request.
+    pub server_pid: u32,
+    pub request_id: String,
+    /// Seconds since the epoch: when Apache read the request, when a daemon queued it,
+    /// and when a daemon started on it (both 0 in embedded mode).
+    pub request_start: f64,
+    pub queue_start: f64,
+    pub daemon_start: f64,
+    pub apache_version: (u32, u32, u32),
+}
+
+/// Seconds since the epoch, as the float the `mod_wsgi.*_start` keys hold.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Maps a request header name to its environ key, or `None` when the header must not
 /// reach the application: names with characters other than letters, digits and `-`
 /// (they could collide with a legitimate header once `-` becomes `_`), `Proxy`

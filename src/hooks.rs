@@ -6,15 +6,15 @@ use std::os::raw::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
 
+use crate::apache::log::Target as LogTarget;
 use crate::apache::log::{self, Level};
 use crate::apache::pool;
 use crate::apache::request::Request;
 use crate::config::{self, CallSite, DirConfig, ServerConfig, Target};
 use crate::ffi;
-use crate::apache::log::Target as LogTarget;
 use crate::python::interpreter::{self, Settings};
-use crate::python::{log_exception, script, thread_state};
 use crate::python::module::ProcessFacts;
+use crate::python::{log_exception, script, thread_state};
 
 /// Facts about this Apache child, fixed in `child_init`.
 static PROCESS: OnceLock<ProcessFacts> = OnceLock::new();
@@ -253,7 +253,11 @@ unsafe fn embedded_preloads(s: *mut ffi::server_rec) -> Vec<String> {
     while !server.is_null() {
         // SAFETY: forwarded from the caller.
         let conf = unsafe { server_config(server) };
-        let scripts = conf.import_scripts.iter().cloned().chain(conf.script_aliases.iter().filter_map(|a| a.preload()));
+        let scripts = conf
+            .import_scripts
+            .iter()
+            .cloned()
+            .chain(conf.script_aliases.iter().filter_map(|a| a.preload()));
         for script in scripts.filter(|i| i.process_group.is_empty()) {
             if !paths.contains(&script.path) {
                 paths.push(script.path);
@@ -289,7 +293,12 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
                 for path in unsafe { embedded_preloads(s) } {
                     thread_state::attach(|py| {
                         if let Err(e) = script::preload(py, &path) {
-                            log_exception(py, LogTarget::Server(s), &format!("Failed to preload WSGI script '{path}'"), &e);
+                            log_exception(
+                                py,
+                                LogTarget::Server(s),
+                                &format!("Failed to preload WSGI script '{path}'"),
+                                &e,
+                            );
                         }
                     });
                 }

@@ -13,12 +13,12 @@ mod config;
 mod embedded;
 /// The CGI part of the WSGI environ (pure).
 mod environ;
-/// The body source and response sink traits the WSGI objects use (pure).
-mod io;
 /// Raw bindings (bindgen) and the C shim's declarations.
 mod ffi;
 /// Apache entry points: config create/merge, directives, hooks.
 mod hooks;
+/// The body source and response sink traits the WSGI objects use (pure).
+mod io;
 /// The Python host: interpreter, thread states, WSGI objects.
 mod python;
 /// PEP 3333 response rules (pure).

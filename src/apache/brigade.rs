@@ -34,7 +34,6 @@ impl Output {
         // SAFETY: `bucket` was just created from this connection's allocator.
         unsafe { ffi::wsgi_shim_brigade_append(self.bb, bucket) }
     }
-
 }
 
 impl ResponseSink for Output {
@@ -124,7 +123,13 @@ impl ResponseSink for Output {
                 Some(close_apr_file),
                 Some(ffi::apr_pool_cleanup_null),
             );
-            ffi::apr_brigade_insert_file(self.bb, file, offset, len as ffi::apr_off_t, self.request.pool());
+            ffi::apr_brigade_insert_file(
+                self.bb,
+                file,
+                offset,
+                len as ffi::apr_off_t,
+                self.request.pool(),
+            );
         }
         Ok(())
     }

@@ -29,13 +29,7 @@ pub struct Input {
 
 impl Input {
     pub fn new(source: Box<dyn BodySource>) -> Input {
-        Input {
-            source: Some(source),
-            buffer: Vec::new(),
-            pos: 0,
-            eof: false,
-            client_failed: false,
-        }
+        Input { source: Some(source), buffer: Vec::new(), pos: 0, eof: false, client_failed: false }
     }
 
     /// Called when the request ends: the object may outlive it in Python.

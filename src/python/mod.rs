@@ -6,6 +6,7 @@
 //! which pins one thread state per OS thread for its whole life; every call that can
 //! block on Apache or the network runs inside [`detach`], with the GIL released.
 
+pub mod app;
 pub mod errors;
 pub mod file_wrapper;
 pub mod input;
@@ -50,7 +51,10 @@ pub fn log_exception(py: Python<'_>, target: Target, context: &str, err: &PyErr)
     let lines = py
         .import("traceback")
         .and_then(|tb| {
-            tb.call_method1("format_exception", (err.get_type(py), err.value(py), err.traceback(py)))
+            tb.call_method1(
+                "format_exception",
+                (err.get_type(py), err.value(py), err.traceback(py)),
+            )
         })
         .and_then(|l| l.extract::<Vec<String>>());
     if let Ok(lines) = lines {

@@ -91,9 +91,9 @@ pub fn load<'py>(
 /// modification time in Apache's units (microseconds) so the first request does not
 /// load it again.
 pub fn preload(py: Python<'_>, path: &str) -> PyResult<()> {
-    let modified = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("cannot stat WSGI script '{path}': {e}")))?;
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).map_err(|e| {
+        pyo3::exceptions::PyOSError::new_err(format!("cannot stat WSGI script '{path}': {e}"))
+    })?;
     let mtime = modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     load(py, path, mtime, true).map(drop)
 }
