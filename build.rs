@@ -34,7 +34,7 @@ fn main() {
         .clang_args(&clang_args)
         .allowlist_function("ap_.*|apr_.*|wsgi_shim_.*|unixd_.*")
         .allowlist_type("apr_pool_t|apr_bucket_alloc_t|ap_conf_vector_t|request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|process_rec")
-        .allowlist_var("MODULE_MAGIC_.*|APLOG_.*|OK|DECLINED|DONE|HTTP_.*|RSRC_CONF|ACCESS_CONF|OR_.*|GLOBAL_ONLY|NOT_IN_.*|APR_HOOK_.*|AP_MPMQ_.*|REQUEST_.*|APR_SUCCESS|APR_EOF|APR_BLOCK_READ|APR_INCOMPLETE|APR_TIMEUP|APR_FINFO_.*|APR_REG|APR_DIR|APR_READ|APR_BINARY|APR_OS_DEFAULT|AP_SERVER_.*|MODULE_INDEX|AP_FILTER_.*|WSGI_SHIM_.*|OPT_.*|AP_REQ_.*|AP_CONN_.*|AP_FTYPE_.*|HUGE_STRING_LEN|APR_SENDFILE_ENABLED|APR_FOPEN_.*")
+        .allowlist_var("MODULE_MAGIC_.*|APLOG_.*|OK|DECLINED|DONE|HTTP_.*|RSRC_CONF|ACCESS_CONF|OR_.*|GLOBAL_ONLY|NOT_IN_.*|APR_HOOK_.*|AP_MPMQ_.*|REQUEST_.*|APR_SUCCESS|APR_EOF|APR_BLOCK_READ|APR_INCOMPLETE|APR_TIMEUP|APR_FINFO_.*|APR_REG|APR_DIR|APR_READ|APR_BINARY|APR_OS_DEFAULT|AP_SERVER_.*|MODULE_INDEX|AP_FILTER_.*|WSGI_SHIM_.*|OPT_.*|AP_REQ_.*|AP_CONN_.*|AP_FTYPE_.*|HUGE_STRING_LEN|APR_SENDFILE_ENABLED|APR_FOPEN_.*|AP_SQ_.*|APR_OC_REASON_.*|APR_INCHILD|APR_INPARENT|ap_unixd_config|ap_server_conf")
         // The httpd headers declare some structs we only pass through by pointer.
         .opaque_type("apr_pool_t|apr_bucket_alloc_t|ap_conf_vector_t")
         .derive_default(true)

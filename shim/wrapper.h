@@ -16,5 +16,7 @@
 #include <apr_file_io.h>
 #include <apr_thread_proc.h>
 #include <apr_version.h>
+#include <ap_listen.h>
+#include <unixd.h>
 
 #include "shim.h"

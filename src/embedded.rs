@@ -9,6 +9,8 @@ use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level, Target};
 use crate::apache::request::Request;
 use crate::config::{self, DirConfig, ServerConfig};
+use crate::daemon::protocol::RequestFrame;
+use crate::daemon::supervisor;
 use crate::environ::{self, RequestKeys};
 use crate::ffi;
 use crate::python::app::{Call, Outcome};
@@ -147,10 +149,8 @@ pub fn handle(
     }
 
     let settings = effective(request, dir, server.case_sensitivity);
-    let process_group = &settings.process_group;
-    if !process_group.is_empty() {
-        log::request(request.as_ptr(), Level::Error, &format!("Daemon process group '{process_group}' selected for {filename}, but daemon mode is not available in this version of mod_wsgi_rs"));
-        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+    if !settings.process_group.is_empty() {
+        return to_daemon(request, dir, &filename, &settings);
     }
     if server.restrict_embedded {
         log::request(request.as_ptr(), Level::Error, &format!("Embedded mode is disabled by WSGIRestrictEmbedded; no daemon process group selected for {filename}"));
@@ -181,6 +181,61 @@ pub fn handle(
         Outcome::Sent => ffi::OK as i32,
         Outcome::Failed(status) => i32::from(status),
     }
+}
+
+/// Hands the request to its daemon process group.
+fn to_daemon(request: Request, dir: &DirConfig, filename: &str, settings: &Effective) -> i32 {
+    let name = &settings.process_group;
+    let r = request.as_ptr();
+    let Some(generation) = supervisor::generation() else {
+        log::request(
+            r,
+            Level::Error,
+            &format!("No WSGI daemon process called '{name}' has been configured: {filename}"),
+        );
+        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+    };
+    let Some(group) = generation.groups.iter().find(|g| &g.def.name == name) else {
+        log::request(
+            r,
+            Level::Error,
+            &format!("No WSGI daemon process called '{name}' has been configured: {filename}"),
+        );
+        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+    };
+    // SAFETY: the request's server record and its hostname live for the generation.
+    let server_name =
+        unsafe { crate::apache::c_str((*request.server()).server_hostname).into_owned() };
+    if !group.def.visible_from(Some(&server_name)) {
+        log::request(r, Level::Error, &format!("WSGI daemon process group '{name}' was defined in another virtual host and cannot be used by '{server_name}': {filename}"));
+        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+    }
+    if dir.restrict_process().is_some_and(|allowed| !allowed.iter().any(|a| a == name)) {
+        log::request(r, Level::Error, &format!("WSGI daemon process group '{name}' is not allowed here by WSGIRestrictProcess: {filename}"));
+        return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
+    }
+    let process = ProcessFacts {
+        process_group: name.clone(),
+        maximum_processes: if group.def.multiprocess { 2 } else { 1 },
+        threads_per_process: group.def.threads as i32,
+        ..crate::hooks::process_facts()
+    };
+    let mut keys = request_keys(request, dir, settings, &process);
+    keys.process_group = name.clone();
+    keys.run_once = group.def.run_once();
+    let mut cgi = Vec::new();
+    cgi_variables(request, dir, filename, settings.pass_authorization, &mut |k, v| {
+        cgi.push((k.to_owned(), v.to_vec()))
+    });
+    let frame = RequestFrame {
+        secret: generation.secret.clone(),
+        script: filename.to_owned(),
+        reload: dir.script_reloading(),
+        header_only: request.header_only(),
+        keys,
+        cgi,
+    };
+    crate::daemon::client::handle(request, group, &frame)
 }
 
 /// Whether the request is HTTPS (mod_ssl, or `HTTPS=on` set by a trusted front end).

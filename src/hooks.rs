@@ -41,7 +41,7 @@ fn guard<T>(place: &str, fallback: T, f: impl FnOnce() -> T) -> T {
 /// # Safety
 /// `s` is a live server_rec whose config vector holds this module's entry (created by
 /// `create_server_config`, so it lives as long as the configuration pool).
-unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a mut ServerConfig {
+pub(crate) unsafe fn server_config<'a>(s: *const ffi::server_rec) -> &'a mut ServerConfig {
     // SAFETY: forwarded from the caller.
     unsafe {
         &mut *ffi::ap_get_module_config((*s).module_config, crate::module_ptr())
@@ -170,9 +170,9 @@ unsafe extern "C" fn post_config(
     pconf: *mut ffi::apr_pool_t,
     _plog: *mut ffi::apr_pool_t,
     _ptemp: *mut ffi::apr_pool_t,
-    _s: *mut ffi::server_rec,
+    s: *mut ffi::server_rec,
 ) -> c_int {
-    guard("post_config", ffi::OK as c_int, || {
+    guard("post_config", ffi::HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         let component = format!(
             "mod_wsgi_rs/{} Python/{}",
             env!("CARGO_PKG_VERSION"),
@@ -181,7 +181,28 @@ unsafe extern "C" fn post_config(
         // SAFETY: the string is copied into the configuration pool, which Apache keeps
         // for the generation the version component belongs to.
         unsafe { ffi::ap_add_version_component(pconf, pool::pstr(pconf, &component)) };
-        ffi::OK as c_int
+        // Daemons start only on the pass that serves: not under `apache2 -t`, and not in
+        // the first pass at start-up, whose process exits.
+        // SAFETY: ap_state_query only reads Apache's state.
+        let (run_mode, main_state) = unsafe {
+            (
+                ffi::ap_state_query(ffi::AP_SQ_RUN_MODE as c_int),
+                ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int),
+            )
+        };
+        if run_mode == ffi::AP_SQ_RM_CONFIG_TEST as c_int
+            || main_state == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int
+        {
+            return ffi::OK as c_int;
+        }
+        // SAFETY: this is the parent's post_config with the generation's pool and main server.
+        match unsafe { crate::daemon::supervisor::start(pconf, s) } {
+            Ok(()) => ffi::OK as c_int,
+            Err(message) => {
+                log::server(s, Level::Crit, &format!("mod_wsgi_rs: {message}"));
+                ffi::HTTP_INTERNAL_SERVER_ERROR as c_int
+            }
+        }
     })
 }
 
@@ -196,7 +217,7 @@ fn mpm_query(what: u32) -> c_int {
     }
 }
 
-fn process_facts() -> ProcessFacts {
+pub(crate) fn process_facts() -> ProcessFacts {
     let threaded = mpm_query(ffi::AP_MPMQ_IS_THREADED) != ffi::AP_MPMQ_NOT_SUPPORTED as c_int;
     let threads = if threaded { mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1) } else { 1 };
     // SAFETY: these return static strings owned by httpd.
@@ -221,7 +242,7 @@ fn process_facts() -> ProcessFacts {
 }
 
 /// The interpreter settings the `WSGIPython*` and `WSGIRestrict*` directives ask for.
-fn python_settings(server: &ServerConfig) -> Settings {
+pub(crate) fn python_settings(server: &ServerConfig) -> Settings {
     Settings {
         home: server.python_home.clone(),
         path: server.python_path.clone(),
@@ -241,13 +262,13 @@ fn python_settings(server: &ServerConfig) -> Settings {
     }
 }
 
-/// Scripts embedded mode loads when a child starts: `WSGIImportScript` and preloadable
-/// `WSGIScriptAlias` targets whose process group is `%{GLOBAL}`, from every server, each
+/// Scripts a process of `process_group` ("" for embedded mode) loads when it starts:
+/// `WSGIImportScript` and preloadable `WSGIScriptAlias` targets, from every server, each
 /// once.
 ///
 /// # Safety
 /// `s` is the main server; every server in its list was configured by this module.
-unsafe fn embedded_preloads(s: *mut ffi::server_rec) -> Vec<String> {
+pub(crate) unsafe fn preloads(s: *mut ffi::server_rec, process_group: &str) -> Vec<String> {
     let mut paths: Vec<String> = Vec::new();
     let mut server = s;
     while !server.is_null() {
@@ -258,7 +279,7 @@ unsafe fn embedded_preloads(s: *mut ffi::server_rec) -> Vec<String> {
             .iter()
             .cloned()
             .chain(conf.script_aliases.iter().filter_map(|a| a.preload()));
-        for script in scripts.filter(|i| i.process_group.is_empty()) {
+        for script in scripts.filter(|i| i.process_group == process_group) {
             if !paths.contains(&script.path) {
                 paths.push(script.path);
             }
@@ -290,7 +311,7 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
                     ),
                 );
                 // SAFETY: `s` is the main server of a configured generation.
-                for path in unsafe { embedded_preloads(s) } {
+                for path in unsafe { preloads(s, "") } {
                     thread_state::attach(|py| {
                         if let Err(e) = script::preload(py, &path) {
                             log_exception(

@@ -9,6 +9,8 @@
 mod apache;
 /// Directive parsing and the configuration model (pure).
 mod config;
+/// Daemon mode: supervised process groups reached over UNIX sockets.
+mod daemon;
 /// Embedded mode: the content handler running Python in Apache's children.
 mod embedded;
 /// The CGI part of the WSGI environ (pure).

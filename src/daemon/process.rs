@@ -1,0 +1,355 @@
+//! A daemon process, from fork to exit: shed Apache's resources, become the group's
+//! user, start Python, serve requests on worker threads, and leave when told to or when
+//! a recycling limit is reached.
+
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::supervisor::{Generation, Group};
+use crate::apache::log::{self, Level};
+use crate::ffi;
+use crate::python::interpreter::{self, Settings};
+use crate::python::module::ProcessFacts;
+
+/// Shared by the worker threads of this process.
+pub struct State {
+    pub group: Arc<Group>,
+    pub generation: Arc<Generation>,
+    pub facts: ProcessFacts,
+    pub server: *mut ffi::server_rec,
+    /// Set when the process should stop accepting and exit.
+    pub stopping: AtomicBool,
+    /// Requests being served now.
+    pub active: AtomicUsize,
+    /// Requests served so far (for `maximum-requests`).
+    pub served: AtomicU32,
+}
+
+// SAFETY: `server` points to the main server_rec, which lives (unchanged) for the whole
+// life of the process; the log functions only read it.
+unsafe impl Send for State {}
+// SAFETY: as above; everything else is atomics or immutable.
+unsafe impl Sync for State {}
+
+fn fail(server: *mut ffi::server_rec, msg: &str) -> ! {
+    log::server(server, Level::Crit, msg);
+    // SAFETY: leaves the forked child at once, without running Apache's exit handlers.
+    unsafe { libc::_exit(1) }
+}
+
+struct Account {
+    uid: libc::uid_t,
+    gid: libc::gid_t,
+    name: CString,
+    home: Option<String>,
+}
+
+/// Resolves the group's user and group (defaults: Apache's `User` and `Group`).
+fn account(group: &Group) -> Result<Account, String> {
+    // SAFETY: ap_unixd_config was filled while reading the configuration.
+    let apache = unsafe { &*std::ptr::addr_of!(ffi::ap_unixd_config) };
+    let (uid, mut gid) = match &group.def.user {
+        Some(user) => {
+            let uid = super::supervisor::lookup_uid(user)
+                .ok_or_else(|| format!("unknown user '{user}'"))?;
+            // SAFETY: reads the passwd record of a known uid.
+            let pw = unsafe { libc::getpwuid(uid) };
+            // SAFETY: non-null records are valid until the next passwd call.
+            (uid, if pw.is_null() { apache.group_id } else { unsafe { (*pw).pw_gid } })
+        }
+        None => (apache.user_id, apache.group_id),
+    };
+    if let Some(g) = &group.def.group {
+        gid = match g.strip_prefix('#') {
+            Some(n) => n.parse().map_err(|_| format!("bad group '{g}'"))?,
+            None => {
+                let name = CString::new(g.as_str()).map_err(|_| format!("bad group '{g}'"))?;
+                // SAFETY: reads the group database.
+                let gr = unsafe { libc::getgrnam(name.as_ptr()) };
+                if gr.is_null() {
+                    return Err(format!("unknown group '{g}'"));
+                }
+                // SAFETY: non-null records are valid until the next group call.
+                unsafe { (*gr).gr_gid }
+            }
+        };
+    }
+    // SAFETY: reads the passwd record of the chosen uid.
+    let pw = unsafe { libc::getpwuid(uid) };
+    let (name, home) = if pw.is_null() {
+        (CString::new(format!("#{uid}")).expect("no NUL"), None)
+    } else {
+        // SAFETY: non-null records hold NUL-terminated strings.
+        unsafe {
+            (
+                std::ffi::CStr::from_ptr((*pw).pw_name).to_owned(),
+                Some(std::ffi::CStr::from_ptr((*pw).pw_dir).to_string_lossy().into_owned()),
+            )
+        }
+    };
+    Ok(Account { uid, gid, name, home })
+}
+
+/// Becomes the group's user. A daemon never runs as root.
+fn drop_privileges(group: &Group, account: &Account) -> Result<(), String> {
+    if account.uid == 0 {
+        return Err("WSGI process blocked from running as root".into());
+    }
+    // SAFETY: plain credential syscalls in this single-threaded child.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return Ok(()); // Apache was not started as root: nothing to drop.
+        }
+        if libc::setgid(account.gid) != 0 {
+            return Err(format!(
+                "setgid({}) failed: {}",
+                account.gid,
+                std::io::Error::last_os_error()
+            ));
+        }
+        let groups_ok = match &group.def.supplementary_groups {
+            Some(names) => {
+                let mut gids = Vec::new();
+                for name in names {
+                    let c =
+                        CString::new(name.as_str()).map_err(|_| format!("bad group '{name}'"))?;
+                    let gr = libc::getgrnam(c.as_ptr());
+                    if gr.is_null() {
+                        return Err(format!("unknown supplementary group '{name}'"));
+                    }
+                    gids.push((*gr).gr_gid);
+                }
+                libc::setgroups(gids.len(), gids.as_ptr()) == 0
+            }
+            None => libc::initgroups(account.name.as_ptr(), account.gid) == 0,
+        };
+        if !groups_ok {
+            return Err(format!(
+                "setting supplementary groups failed: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::setuid(account.uid) != 0 {
+            return Err(format!(
+                "setuid({}) failed: {}",
+                account.uid,
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The signals that end a daemon: blocked in every thread, waited for by the main one.
+fn stop_signals() -> libc::sigset_t {
+    // SAFETY: builds a signal set on the stack.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2] {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    }
+}
+
+/// Undoes what the fork inherited from Apache's parent: its signal handlers, its signal
+/// mask, its listening sockets and the other groups' sockets.
+fn shed_apache(own: &Group, generation: &Generation) {
+    // SAFETY: resets dispositions and closes descriptors this child does not use.
+    unsafe {
+        for sig in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGUSR2,
+            libc::SIGCHLD,
+            libc::SIGALRM,
+        ] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        ffi::ap_close_listeners();
+        for group in &generation.groups {
+            if group.def.name != own.def.name {
+                libc::close(group.listener);
+            }
+        }
+    }
+}
+
+/// Interpreter settings for the group: its own `python-home`/`python-path`, the
+/// process-wide `WSGIPython*` settings otherwise.
+fn settings(group: &Group, server: *mut ffi::server_rec) -> Settings {
+    // SAFETY: the main server was configured by this module.
+    let main = unsafe { crate::hooks::server_config(server) };
+    let mut settings = crate::hooks::python_settings(main);
+    if group.def.python_home.is_some() {
+        settings.home = group.def.python_home.clone();
+    }
+    settings.path = group.def.python_path.clone();
+    if group.def.python_eggs.is_some() {
+        settings.python_eggs = group.def.python_eggs.clone();
+    }
+    if group.def.switch_interval.is_some() {
+        settings.switch_interval = group.def.switch_interval;
+    }
+    settings.destroy_interpreter = false;
+    settings
+}
+
+/// The daemon process's life. Never returns.
+pub fn run(
+    group: &Arc<Group>,
+    generation: &Arc<Generation>,
+    index: u32,
+    server: *mut ffi::server_rec,
+) -> ! {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        serve(group, generation, index, server)
+    }));
+    let code = if result.is_ok() { 0 } else { 1 };
+    // SAFETY: leaves the forked child without running Apache's atexit handlers or pool
+    // cleanups, which belong to the parent.
+    unsafe { libc::_exit(code) }
+}
+
+fn serve(
+    group: &Arc<Group>,
+    generation: &Arc<Generation>,
+    index: u32,
+    server: *mut ffi::server_rec,
+) {
+    let def = &group.def;
+    shed_apache(group, generation);
+    let account = account(group)
+        .unwrap_or_else(|e| fail(server, &format!("WSGI daemon group '{}': {e}", def.name)));
+    if let Err(e) = drop_privileges(group, &account) {
+        fail(server, &format!("WSGI daemon group '{}': {e}", def.name));
+    }
+    // SAFETY: plain process-attribute syscalls.
+    unsafe {
+        if let Some(mask) = def.umask {
+            libc::umask(mask as libc::mode_t);
+        }
+        if def.cpu_priority != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, def.cpu_priority);
+        }
+    }
+    set_limits(def);
+    if let Some(lang) = &def.lang {
+        std::env::set_var("LANG", lang);
+    }
+    if let Some(locale) = &def.locale {
+        std::env::set_var("LC_ALL", locale);
+    }
+    if let Some(home) = def.home.as_ref().or(account.home.as_ref()) {
+        let _ = std::env::set_current_dir(home);
+    }
+    let title =
+        def.display_name.as_deref().map(|d| d.replace("%{GROUP}", &format!("(wsgi:{})", def.name)));
+    if let Some(title) = title.and_then(|t| CString::new(t).ok()) {
+        // SAFETY: names the process's main thread (what `ps -o comm` and `top` show).
+        unsafe { libc::prctl(libc::PR_SET_NAME, title.as_ptr()) };
+    }
+
+    let facts = ProcessFacts {
+        process_group: def.name.clone(),
+        maximum_processes: def.processes as i32,
+        threads_per_process: def.threads as i32,
+        ..crate::hooks::process_facts()
+    };
+    if let Err(e) = interpreter::start(&settings(group, server), &facts, server) {
+        fail(server, &format!("WSGI daemon group '{}': cannot start Python: {e}", def.name));
+    }
+    log::server(
+        server,
+        Level::Info,
+        &format!(
+            "Daemon process {index} of WSGI group '{}' started (pid {}, {} threads)",
+            def.name,
+            std::process::id(),
+            def.threads
+        ),
+    );
+    super::worker::preload(group, server);
+
+    let state = Arc::new(State {
+        group: group.clone(),
+        generation: generation.clone(),
+        facts,
+        server,
+        stopping: AtomicBool::new(false),
+        active: AtomicUsize::new(0),
+        served: AtomicU32::new(0),
+    });
+    let signals = stop_signals();
+    // SAFETY: blocks the stop signals in this thread before any worker exists, so every
+    // worker inherits the mask and only `sigtimedwait` below receives them.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) };
+    for _ in 0..def.threads {
+        let state = state.clone();
+        let mut builder = std::thread::Builder::new().name(format!("wsgi:{}", def.name));
+        if let Some(size) = def.stack_size {
+            builder = builder.stack_size(size as usize);
+        }
+        if let Err(e) = builder.spawn(move || super::worker::accept_loop(&state)) {
+            fail(
+                server,
+                &format!("WSGI daemon group '{}': cannot start a worker thread: {e}", def.name),
+            );
+        }
+    }
+    let reason = wait_for_stop(&state, &signals);
+    log::server(
+        server,
+        Level::Info,
+        &format!(
+            "Daemon process {index} of WSGI group '{}' (pid {}) stopping: {reason}",
+            def.name,
+            std::process::id()
+        ),
+    );
+    state.stopping.store(true, Ordering::Release);
+    let deadline = Instant::now() + def.graceful_timeout.max(Duration::from_secs(1));
+    while state.active.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Blocks until a stop signal arrives or a worker asks the process to stop.
+fn wait_for_stop(state: &State, signals: &libc::sigset_t) -> String {
+    loop {
+        if state.stopping.load(Ordering::Acquire) {
+            return format!("maximum-requests={} reached", state.group.def.maximum_requests);
+        }
+        let timeout = libc::timespec { tv_sec: 0, tv_nsec: 200_000_000 };
+        // SAFETY: waits for one of the blocked stop signals with a timeout.
+        let sig = unsafe { libc::sigtimedwait(signals, std::ptr::null_mut(), &timeout) };
+        if sig > 0 {
+            return format!("signal {sig}");
+        }
+    }
+}
+
+/// Applies `cpu-time-limit`, `memory-limit` and `virtual-memory-limit`.
+fn set_limits(def: &crate::config::DaemonProcess) {
+    let limits = [
+        (libc::RLIMIT_CPU, u64::from(def.cpu_time_limit)),
+        (libc::RLIMIT_DATA, def.memory_limit),
+        (libc::RLIMIT_AS, def.virtual_memory_limit),
+    ];
+    for (resource, value) in limits {
+        if value > 0 {
+            let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+            // SAFETY: sets a resource limit of this process.
+            unsafe { libc::setrlimit(resource, &limit) };
+        }
+    }
+}

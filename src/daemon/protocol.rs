@@ -1,0 +1,322 @@
+//! The wire format between an Apache child and a daemon process (pure).
+//!
+//! Every message is a frame: a kind byte, a big-endian `u32` payload length, the payload.
+//! Both directions are framed, so a daemon that dies mid-response is seen as an error,
+//! never as a complete response (mod_wsgi ends a response at socket EOF).
+//!
+//! A request goes like this:
+//! 1. child -> daemon `Request`: the generation secret, the request facts, every CGI variable.
+//! 2. daemon -> child `Accepted` with its pid (named in the child's log if it dies).
+//! 3. The daemon pulls the body: `Read(n)` -> the child answers `Body` (empty at the end)
+//!    or `BodyError`. Nothing is pushed, so an application that answers before reading
+//!    a large upload cannot deadlock the two processes.
+//! 4. daemon -> child `Head`, `Data`/`Flush`..., then `End`, or `Broken` (cut short after
+//!    the head), or `Fail(status)` (nothing sent: the child answers with that status).
+
+use std::io::{self, Read, Write};
+
+use crate::environ::RequestKeys;
+
+/// Largest payload accepted (the request frame carries every header).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Length of the per-generation secret.
+pub const SECRET_LEN: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Request = b'Q',
+    Body = b'B',
+    BodyError = b'e',
+    Accepted = b'A',
+    Read = b'R',
+    Head = b'H',
+    Data = b'D',
+    Flush = b'F',
+    End = b'E',
+    Broken = b'K',
+    Fail = b'X',
+}
+
+impl Kind {
+    fn from_byte(b: u8) -> io::Result<Kind> {
+        Ok(match b {
+            b'Q' => Kind::Request,
+            b'B' => Kind::Body,
+            b'e' => Kind::BodyError,
+            b'A' => Kind::Accepted,
+            b'R' => Kind::Read,
+            b'H' => Kind::Head,
+            b'D' => Kind::Data,
+            b'F' => Kind::Flush,
+            b'E' => Kind::End,
+            b'K' => Kind::Broken,
+            b'X' => Kind::Fail,
+            other => return Err(invalid(format!("unknown frame kind {other:#04x}"))),
+        })
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Appends one frame to `out`.
+pub fn put_frame(out: &mut Vec<u8>, kind: Kind, payload: &[u8]) {
+    out.push(kind as u8);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// Writes one frame.
+pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result<()> {
+    let mut header = [0u8; 5];
+    header[0] = kind as u8;
+    header[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());
+    w.write_all(&header)?;
+    w.write_all(payload)
+}
+
+/// Reads one frame into `payload` (replacing its contents). EOF before a frame starts is
+/// `UnexpectedEof`, like EOF inside one: the peer never closes between frames mid-request.
+pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Kind> {
+    let mut header = [0u8; 5];
+    r.read_exact(&mut header)?;
+    let kind = Kind::from_byte(header[0])?;
+    let len = u32::from_be_bytes(header[1..].try_into().expect("4 bytes")) as usize;
+    if len > MAX_FRAME {
+        return Err(invalid(format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit")));
+    }
+    payload.clear();
+    payload.resize(len, 0);
+    r.read_exact(payload)?;
+    Ok(kind)
+}
+
+/// Builds payloads field by field.
+#[derive(Default)]
+pub struct Encoder(pub Vec<u8>);
+
+impl Encoder {
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn f64(&mut self, v: f64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_bits().to_be_bytes());
+        self
+    }
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.0.push(u8::from(v));
+        self
+    }
+}
+
+/// Reads payloads field by field; every read checks the length.
+pub struct Decoder<'a>(pub &'a [u8]);
+
+impl<'a> Decoder<'a> {
+    fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(invalid("truncated frame payload"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    pub fn u32(&mut self) -> io::Result<u32> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+    pub fn f64(&mut self) -> io::Result<f64> {
+        Ok(f64::from_bits(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"))))
+    }
+    pub fn bool(&mut self) -> io::Result<bool> {
+        Ok(self.take(1)?[0] != 0)
+    }
+    pub fn bytes(&mut self) -> io::Result<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    pub fn string(&mut self) -> io::Result<String> {
+        String::from_utf8(self.bytes()?.to_vec()).map_err(|_| invalid("field is not UTF-8"))
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a daemon needs to run one request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RequestFrame {
+    pub secret: Vec<u8>,
+    pub script: String,
+    pub reload: bool,
+    pub header_only: bool,
+    pub keys: RequestKeys,
+    pub cgi: Vec<(String, Vec<u8>)>,
+}
+
+impl RequestFrame {
+    pub fn encode(&self) -> Vec<u8> {
+        let k = &self.keys;
+        let mut e = Encoder::default();
+        e.bytes(&self.secret).str(&self.script).bool(self.reload).bool(self.header_only);
+        e.str(&k.url_scheme).bool(k.multithread).bool(k.multiprocess).bool(k.run_once);
+        e.str(&k.process_group).str(&k.application_group).str(&k.callable_object);
+        e.str(&k.request_handler).bool(k.script_reloading).bool(k.enable_sendfile);
+        e.str(&k.listener_host).u32(u32::from(k.listener_port)).u32(k.server_pid);
+        e.str(&k.request_id).f64(k.request_start).f64(k.queue_start).f64(k.daemon_start);
+        e.u32(k.apache_version.0).u32(k.apache_version.1).u32(k.apache_version.2);
+        e.u32(self.cgi.len() as u32);
+        for (key, value) in &self.cgi {
+            e.str(key).bytes(value);
+        }
+        e.0
+    }
+
+    pub fn decode(payload: &[u8]) -> io::Result<RequestFrame> {
+        let mut d = Decoder(payload);
+        let secret = d.bytes()?.to_vec();
+        let script = d.string()?;
+        let reload = d.bool()?;
+        let header_only = d.bool()?;
+        let keys = RequestKeys {
+            url_scheme: d.string()?,
+            multithread: d.bool()?,
+            multiprocess: d.bool()?,
+            run_once: d.bool()?,
+            process_group: d.string()?,
+            application_group: d.string()?,
+            callable_object: d.string()?,
+            request_handler: d.string()?,
+            script_reloading: d.bool()?,
+            enable_sendfile: d.bool()?,
+            listener_host: d.string()?,
+            listener_port: u16::try_from(d.u32()?).map_err(|_| invalid("bad port"))?,
+            server_pid: d.u32()?,
+            request_id: d.string()?,
+            request_start: d.f64()?,
+            queue_start: d.f64()?,
+            daemon_start: d.f64()?,
+            apache_version: (d.u32()?, d.u32()?, d.u32()?),
+        };
+        let count = d.u32()? as usize;
+        let mut cgi = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            cgi.push((d.string()?, d.bytes()?.to_vec()));
+        }
+        if !d.is_empty() {
+            return Err(invalid("trailing bytes in request frame"));
+        }
+        Ok(RequestFrame { secret, script, reload, header_only, keys, cgi })
+    }
+}
+
+/// Encodes a response head: the status line, then each header.
+pub fn encode_head(status_line: &str, headers: &[(String, String)]) -> Vec<u8> {
+    let mut e = Encoder::default();
+    e.str(status_line).u32(headers.len() as u32);
+    for (name, value) in headers {
+        e.str(name).str(value);
+    }
+    e.0
+}
+
+pub fn decode_head(payload: &[u8]) -> io::Result<(String, Vec<(String, String)>)> {
+    let mut d = Decoder(payload);
+    let status = d.string()?;
+    let count = d.u32()? as usize;
+    let mut headers = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        headers.push((d.string()?, d.string()?));
+    }
+    Ok((status, headers))
+}
+
+/// Compares secrets in time independent of where they differ.
+pub fn secrets_match(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_frame_round_trips() {
+        let frame = RequestFrame {
+            secret: vec![7; SECRET_LEN],
+            script: "/srv/app.wsgi".into(),
+            reload: true,
+            header_only: false,
+            keys: RequestKeys {
+                url_scheme: "https".into(),
+                multithread: true,
+                process_group: "site".into(),
+                listener_port: 8443,
+                request_start: 1.5,
+                apache_version: (2, 4, 71),
+                ..RequestKeys::default()
+            },
+            cgi: vec![("HTTP_HOST".into(), b"example".to_vec()), ("X".into(), vec![0xff, 0])],
+        };
+        assert_eq!(RequestFrame::decode(&frame.encode()).unwrap(), frame);
+    }
+
+    #[test]
+    fn truncated_or_padded_payloads_are_refused() {
+        let bytes = RequestFrame::default().encode();
+        assert!(RequestFrame::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(RequestFrame::decode(&padded).is_err());
+    }
+
+    #[test]
+    fn frames_round_trip_and_eof_is_an_error() {
+        let mut wire = Vec::new();
+        write_frame(&mut wire, Kind::Data, b"hello").unwrap();
+        put_frame(&mut wire, Kind::End, b"");
+        let mut r = &wire[..];
+        let mut payload = Vec::new();
+        assert_eq!(read_frame(&mut r, &mut payload).unwrap(), Kind::Data);
+        assert_eq!(payload, b"hello");
+        assert_eq!(read_frame(&mut r, &mut payload).unwrap(), Kind::End);
+        assert!(payload.is_empty());
+        let err = read_frame(&mut r, &mut payload).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "a missing End is an error");
+        let mut cut = &wire[..7];
+        assert!(read_frame(&mut cut, &mut payload).is_err(), "a frame cut short is an error");
+    }
+
+    #[test]
+    fn oversized_and_unknown_frames_are_refused() {
+        let mut wire = vec![b'D'];
+        wire.extend_from_slice(&(MAX_FRAME as u32 + 1).to_be_bytes());
+        assert!(read_frame(&mut &wire[..], &mut Vec::new()).is_err());
+        assert!(read_frame(&mut &[b'?', 0, 0, 0, 0][..], &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn heads_round_trip() {
+        let headers = vec![("Content-Type".to_string(), "text/plain".to_string())];
+        let (status, back) = decode_head(&encode_head("404 Not Found", &headers)).unwrap();
+        assert_eq!(status, "404 Not Found");
+        assert_eq!(back, headers);
+    }
+
+    #[test]
+    fn secret_comparison() {
+        assert!(secrets_match(b"abc", b"abc"));
+        assert!(!secrets_match(b"abc", b"abd"));
+        assert!(!secrets_match(b"abc", b"ab"));
+    }
+}

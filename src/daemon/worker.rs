@@ -1,0 +1,248 @@
+//! A daemon worker thread: accept a connection from an Apache child, check it, and run
+//! its request through the same WSGI call as embedded mode.
+
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::process::State;
+use super::protocol::{self, Kind, RequestFrame};
+use super::supervisor::Group;
+use crate::apache::log::{Level, Target};
+use crate::environ;
+use crate::ffi;
+use crate::io::{BodyError, BodySource, ClientGone, ResponseSink};
+use crate::python::app::{Call, Outcome};
+use crate::python::errors::LogStream;
+use crate::python::{log_exception, script, thread_state};
+use crate::response::Head;
+
+/// Loads the group's `WSGIImportScript`s and preloadable aliases at process start.
+pub fn preload(group: &Group, server: *mut ffi::server_rec) {
+    // SAFETY: the main server list was configured by this module.
+    let scripts = unsafe { crate::hooks::preloads(server, &group.def.name) };
+    for path in scripts {
+        thread_state::attach(|py| {
+            if let Err(e) = script::preload(py, &path) {
+                let context = format!(
+                    "Failed to preload WSGI script '{path}' in daemon group '{}'",
+                    group.def.name
+                );
+                log_exception(py, Target::Server(server), &context, &e);
+            }
+        });
+    }
+}
+
+/// Accepts and serves connections until the process stops.
+pub fn accept_loop(state: &State) {
+    let listener = state.group.listener;
+    let max = state.group.def.maximum_requests;
+    while !state.stopping.load(Ordering::Acquire) {
+        let mut poll = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
+        // SAFETY: polls one descriptor we own, with a timeout so `stopping` is seen.
+        if unsafe { libc::poll(&mut poll, 1, 200) } <= 0 {
+            continue;
+        }
+        // SAFETY: a non-blocking accept on the group's listening socket; several
+        // threads and processes race for each connection and the losers see EAGAIN.
+        let fd = unsafe {
+            libc::accept4(
+                listener,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            continue;
+        }
+        // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
+        let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        let _ = stream.set_nonblocking(false);
+        state.active.fetch_add(1, Ordering::AcqRel);
+        serve(state, stream);
+        state.active.fetch_sub(1, Ordering::AcqRel);
+        let served = state.served.fetch_add(1, Ordering::AcqRel) + 1;
+        if max > 0 && served >= max {
+            state.stopping.store(true, Ordering::Release);
+        }
+    }
+}
+
+fn io_timeout(group: &Group) -> Option<Duration> {
+    let t = group.def.socket_timeout;
+    Some(if t.is_zero() { Duration::from_secs(300) } else { t })
+}
+
+/// Serves the one request a connection carries.
+fn serve(state: &State, mut stream: UnixStream) {
+    let log = Target::Server(state.server);
+    let _ = stream.set_read_timeout(io_timeout(&state.group));
+    let _ = stream.set_write_timeout(io_timeout(&state.group));
+    let mut payload = Vec::new();
+    let frame = match protocol::read_frame(&mut stream, &mut payload) {
+        Ok(Kind::Request) => RequestFrame::decode(&payload),
+        Ok(other) => Err(std::io::Error::other(format!("expected a request frame, got {other:?}"))),
+        Err(e) => Err(e),
+    };
+    let mut frame = match frame {
+        Ok(f) if protocol::secrets_match(&f.secret, &state.generation.secret) => f,
+        Ok(_) => {
+            log.log(Level::Error, &format!("WSGI daemon group '{}': refused a connection that did not present this generation's secret", state.group.def.name));
+            return;
+        }
+        Err(e) => {
+            log.log(
+                Level::Error,
+                &format!(
+                    "WSGI daemon group '{}': bad request from an Apache child: {e}",
+                    state.group.def.name
+                ),
+            );
+            return;
+        }
+    };
+    if protocol::write_frame(&mut stream, Kind::Accepted, &std::process::id().to_be_bytes())
+        .is_err()
+    {
+        return;
+    }
+    frame.keys.daemon_start = environ::now();
+    let mtime = std::fs::metadata(&frame.script)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64);
+    let Ok(reader) = stream.try_clone() else { return };
+    let cgi_pairs = std::mem::take(&mut frame.cgi);
+    let mut cgi = |emit: &mut dyn FnMut(&str, &[u8])| {
+        for (key, value) in &cgi_pairs {
+            emit(key, value);
+        }
+    };
+    let mut call = Call {
+        script: &frame.script,
+        mtime,
+        reload: frame.reload,
+        keys: &frame.keys,
+        cgi: &mut cgi,
+        header_only: frame.header_only,
+        log,
+    };
+    let Ok(writer) = stream.try_clone() else { return };
+    let outcome = thread_state::attach(|py| {
+        let source = Box::new(SocketBody { stream: reader, payload: Vec::new() });
+        let sink = Box::new(SocketSink { stream: writer, queued: Vec::new(), files: Vec::new() });
+        call.run(py, source, sink, LogStream::for_server(state.server))
+    });
+    if let Outcome::Failed(status) = outcome {
+        let _ = protocol::write_frame(&mut stream, Kind::Fail, &status.to_be_bytes());
+    }
+}
+
+/// The request body, pulled from the Apache child one `Read` at a time.
+struct SocketBody {
+    stream: UnixStream,
+    payload: Vec<u8>,
+}
+
+impl BodySource for SocketBody {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        let want = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        protocol::write_frame(&mut self.stream, Kind::Read, &want.to_be_bytes())
+            .map_err(|_| BodyError)?;
+        match protocol::read_frame(&mut self.stream, &mut self.payload) {
+            Ok(Kind::Body) if self.payload.len() <= buf.len() => {
+                buf[..self.payload.len()].copy_from_slice(&self.payload);
+                Ok(self.payload.len())
+            }
+            _ => Err(BodyError),
+        }
+    }
+}
+
+/// The response, framed onto the connection.
+struct SocketSink {
+    stream: UnixStream,
+    /// Frames waiting for `pass`, after `files`.
+    queued: Vec<u8>,
+    /// Earlier output waiting for `pass`, in order: frames, then a file range
+    /// (duplicated descriptor, offset, length) sent as `Data` frames.
+    files: Vec<(Vec<u8>, std::fs::File, u64, u64)>,
+}
+
+impl SocketSink {
+    fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        mut offset: u64,
+        mut len: u64,
+    ) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let mut block = vec![0u8; 64 * 1024];
+        while len > 0 {
+            let want = block.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+            let n = file.read_at(&mut block[..want], offset)?;
+            if n == 0 {
+                break;
+            }
+            protocol::write_frame(&mut self.stream, Kind::Data, &block[..n])?;
+            offset += n as u64;
+            len -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+impl ResponseSink for SocketSink {
+    fn head(&mut self, head: &Head) {
+        protocol::put_frame(
+            &mut self.queued,
+            Kind::Head,
+            &protocol::encode_head(&head.status.line, &head.headers),
+        );
+    }
+
+    fn data(&mut self, data: &[u8]) {
+        if !data.is_empty() {
+            protocol::put_frame(&mut self.queued, Kind::Data, data);
+        }
+    }
+
+    fn file(&mut self, fd: i32, offset: i64, len: u64) -> std::io::Result<()> {
+        // SAFETY: dup of a descriptor the caller keeps open; the File owns the duplicate.
+        let dup = unsafe { libc::dup(fd) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `dup` is a new descriptor owned by nothing else.
+        let file = unsafe { std::fs::File::from_raw_fd(dup) };
+        let before = std::mem::take(&mut self.queued);
+        self.files.push((before, file, u64::try_from(offset).unwrap_or(0), len));
+        Ok(())
+    }
+
+    fn flush(&mut self) {
+        protocol::put_frame(&mut self.queued, Kind::Flush, b"");
+    }
+
+    fn end(&mut self) {
+        protocol::put_frame(&mut self.queued, Kind::End, b"");
+    }
+
+    fn broken(&mut self) {
+        protocol::put_frame(&mut self.queued, Kind::Broken, b"");
+    }
+
+    fn pass(&mut self) -> Result<(), ClientGone> {
+        for (before, file, offset, len) in std::mem::take(&mut self.files) {
+            self.stream.write_all(&before).map_err(|_| ClientGone)?;
+            self.send_file(&file, offset, len).map_err(|_| ClientGone)?;
+        }
+        let queued = std::mem::take(&mut self.queued);
+        self.stream.write_all(&queued).map_err(|_| ClientGone)
+    }
+}

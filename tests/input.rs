@@ -1,0 +1,193 @@
+//! `wsgi.input`: every read method, mixing them, large and chunked bodies
+//! (PEP 3333 "Input and Error Streams"; mod_wsgi reference 2.2 and 2.10).
+mod common;
+use common::http::chunked;
+use common::json::Json;
+use common::*;
+use std::io::Write;
+
+const MIXED_BODY: &[u8] = b"line1\nABCDEFGH\nline3\nline4\nline5\nline6\nrest-without-newline";
+
+fn strs(j: &Json) -> Vec<String> {
+    j.arr().iter().map(|v| v.str().to_string()).collect()
+}
+
+both!(echo_small_body, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let r = s.post("/ks/echo", b"hello world", "application/octet-stream");
+    assert_eq!(r.status, 200, "POST /ks/echo answers 200");
+    assert_eq!(r.body, b"hello world", "read() returns the whole body");
+});
+
+both!(echo_empty_body, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let r = s.post("/ks/echo", b"", "application/octet-stream");
+    assert_eq!(r.status, 200, "POST with an empty body answers 200");
+    assert_eq!(r.body, b"", "read() of an empty body returns b''");
+});
+
+both!(echo_large_body_binary, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let body: Vec<u8> = (0..(3 << 20)).map(|i: u32| (i * 31 + (i >> 10)) as u8).collect();
+    let r = s.post("/ks/echo", &body, "application/octet-stream");
+    assert_eq!(r.status, 200, "3 MiB POST answers 200");
+    assert_eq!(r.body.len(), body.len(), "read() returns all 3 MiB");
+    assert!(r.body == body, "read() returns the body byte for byte");
+});
+
+both!(read_n_in_steps, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let body: Vec<u8> = (0..100_003u32).map(|i| (i % 251) as u8).collect();
+    let r = s.post("/ks/echo-sized", &body, "application/octet-stream");
+    assert_eq!(r.status, 200, "read(1000) loop answers 200");
+    assert!(r.body == body, "read(1000) until b'' returns the body byte for byte");
+});
+
+both!(mixed_read_methods_lose_nothing, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let r = s.post("/ks/read-mixed", MIXED_BODY, "text/plain");
+    assert_eq!(r.status, 200, "read-mixed answers 200: {}", r.text());
+    let j = r.json();
+    let steps = j.arr();
+    let get = |i: usize| -> &Json { &steps[i].arr()[1] };
+    assert_eq!(get(0).str(), "line1\n", "readline() keeps the newline");
+    assert_eq!(get(1).str(), "ABCDE", "read(5) returns 5 bytes");
+    assert_eq!(get(2).str(), "FGH", "readline(3) returns at most 3 bytes");
+    assert_eq!(
+        get(3).str(),
+        "\n",
+        "readline() after a sized readline returns the rest of that line"
+    );
+    let mut joined = String::new();
+    for step in steps {
+        match &step.arr()[1] {
+            Json::Str(t) => joined.push_str(t),
+            Json::Arr(a) => a.iter().for_each(|v| joined.push_str(v.str())),
+            Json::Null => {}
+            other => panic!("unexpected step value {other}"),
+        }
+    }
+    assert_eq!(
+        joined.as_bytes(),
+        MIXED_BODY,
+        "readline/read(n)/readlines/iteration/read() mixed lose no byte"
+    );
+    assert_eq!(get(7).str(), "", "read() at EOF returns b''");
+    assert_eq!(get(8).str(), "", "readline() at EOF returns b''");
+});
+
+both!(readline_honours_size, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let body = b"abcdefghijklmnopqrstuvwxyz\nxy\n\nlast";
+    let r = s.post("/ks/readline-size", body, "text/plain");
+    assert_eq!(r.status, 200, "readline-size answers 200: {}", r.text());
+    let pieces = strs(&r.json());
+    let mut n = 1;
+    for p in &pieces {
+        assert!(p.len() <= n, "readline({n}) returned {} bytes: {p:?}", p.len());
+        if let Some(i) = p.find('\n') {
+            assert_eq!(i, p.len() - 1, "readline() stops right after a newline: {p:?}");
+        }
+        n = (n * 2).min(16);
+    }
+    assert_eq!(pieces.concat().as_bytes(), body, "readline(n) pieces add up to the body");
+});
+
+both!(readlines_returns_every_line, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let r = s.post("/ks/readlines", b"a\nbb\n\nccc", "text/plain");
+    assert_eq!(r.status, 200, "readlines answers 200");
+    assert_eq!(
+        strs(&r.json()),
+        ["a\n", "bb\n", "\n", "ccc"],
+        "readlines() keeps newlines and the last partial line"
+    );
+});
+
+both!(iteration_yields_lines, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let r = s.post("/ks/iter-input", b"one\ntwo\nthree", "text/plain");
+    assert_eq!(r.status, 200, "iter-input answers 200");
+    assert_eq!(strs(&r.json()), ["one\n", "two\n", "three"], "iterating wsgi.input yields lines");
+});
+
+both!(body_sent_in_slow_pieces, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let mut c = s.client().connect();
+    let head = format!(
+        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        s.port,
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    for piece in body.chunks(50_000) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        c.write_all(piece).unwrap();
+    }
+    let r = common::http::read_response(&mut c, false);
+    assert_eq!(r.status, 200, "a body arriving in pieces answers 200");
+    assert!(r.body == body, "read() waits for every piece of the body");
+});
+
+both!(chunked_request_refused_by_default, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let mut raw = format!(
+        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.port
+    )
+    .into_bytes();
+    raw.extend(chunked(b"hello chunked", 4));
+    let r = s.request_raw(&raw);
+    assert_eq!(
+        r.status, 411,
+        "a chunked request body is refused with 411 unless WSGIChunkedRequest On"
+    );
+});
+
+both!(chunked_request_read_with_directive, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
+    let body: Vec<u8> = (0..70_000u32).map(|i| (i % 249) as u8).collect();
+    let mut raw = format!(
+        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.port
+    )
+    .into_bytes();
+    raw.extend(chunked(&body, 7000));
+    let r = s.request_raw(&raw);
+    assert_eq!(r.status, 200, "WSGIChunkedRequest On: a chunked body answers 200\n{}", r.text());
+    assert!(r.body == body, "WSGIChunkedRequest On: read() returns the de-chunked body");
+});
+
+both!(chunked_request_read_n_until_empty, |m| {
+    let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
+    let body: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+    let mut raw = format!(
+        "POST /ks/echo-sized HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.port
+    )
+    .into_bytes();
+    raw.extend(chunked(&body, 333));
+    let r = s.request_raw(&raw);
+    assert_eq!(r.status, 200, "chunked read(n) loop answers 200");
+    assert!(r.body == body, "read(n) on a chunked body ends with b'' after every byte");
+});
+
+both!(keepalive_requests_do_not_share_input, |m| {
+    // Two POSTs on one connection: the second app must see only its own body.
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let mut c = s.client().connect();
+    let req = |body: &str| {
+        format!(
+            "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\r\n{body}",
+            s.port,
+            body.len()
+        )
+    };
+    c.write_all(req("first-body").as_bytes()).unwrap();
+    let r1 = common::http::read_response(&mut c, false);
+    c.write_all(req("second").as_bytes()).unwrap();
+    let r2 = common::http::read_response(&mut c, false);
+    assert_eq!(r1.body, b"first-body", "first keep-alive request reads its body");
+    assert_eq!(r2.body, b"second", "second keep-alive request reads only its own body");
+});

@@ -1,0 +1,351 @@
+//! The response side: `start_response` (status and header validation, `exc_info`, the
+//! `write` callable, lazy start), the body iterable (bytes only, `close()` on every path,
+//! Content-Length truncation), HEAD, `wsgi.file_wrapper`, `wsgi.errors`/`print()`
+//! (PEP 3333 "The start_response() Callable", "Buffering and Streaming", "Optional
+//! Platform-Specific File Handling"; mod_wsgi reference 2.2, 2.3, 2.12).
+mod common;
+use common::*;
+
+fn ks(m: Module) -> Server {
+    Server::start(ServerSpec::kitchensink(m))
+}
+
+both!(write_callable_output_precedes_iterable, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/write-callable");
+    assert_eq!(r.status, 200, "write() route answers 200");
+    assert_eq!(r.body, b"written-1;written-2;returned", "write() data comes first, in order, then the iterable");
+    assert!(r.complete, "write() route response is complete");
+});
+
+both!(lazy_start_response_sets_status, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/lazy-start");
+    assert_eq!(r.status, 201, "start_response called during the first iteration still sets the status");
+    assert_eq!(r.header("X-Lazy"), Some("yes"), "headers from a lazy start_response are sent");
+    assert_eq!(r.body, b"lazy-body", "lazy start body");
+});
+
+both!(exc_info_before_output_replaces_headers, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/exc-info-before");
+    assert_eq!(r.status, 500, "start_response(exc_info) before output replaces the status");
+    assert_eq!(r.header("X-Second"), Some("1"), "headers of the second start_response are sent");
+    assert_eq!(r.header("X-First"), None, "headers of the first start_response are discarded");
+    assert_eq!(r.body, b"error page", "the body after exc_info is sent");
+});
+
+both!(exc_info_after_headers_reraises_and_truncates, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    let r = s.get("/ks/exc-info-after-headers");
+    assert_eq!(r.status, 200, "the status already sent stays");
+    assert!(r.body.starts_with(b"first chunk;"), "the chunk sent before the error arrives");
+    assert!(!r.text().contains("must-not-be-sent"), "nothing after the re-raised exc_info is sent");
+    assert!(!r.complete, "the response is cut (no final chunk) so the client sees the failure");
+    s.assert_log_since(off, "boom after headers", "the re-raised exception is logged");
+});
+
+both!(start_response_twice_after_body_is_error, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    let r = s.get("/ks/start-twice-after-body");
+    assert_eq!(r.status, 200, "status already sent");
+    assert!(!r.complete, "second start_response after output fails the response (cut)");
+    assert!(!r.text().contains("after"), "no body after the failing start_response");
+    s.assert_log_since(off, "Error", "a second start_response after output is logged as an error");
+});
+
+both!(start_response_twice_without_exc_info, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    let r = s.get("/ks/start-twice");
+    if m.is_ours() {
+        // PEP 3333: "it is a fatal error to call start_response without the exc_info
+        // argument if start_response has already been called". mod_wsgi 4.9.4 tolerates it
+        // while nothing was sent (and answers 202); we follow the PEP.
+        assert_eq!(r.status, 500, "second start_response without exc_info is an error (PEP 3333)");
+        s.assert_log_since(off, "Error", "the second start_response error is logged");
+    } else {
+        assert_eq!(r.status, 202, "mod_wsgi 4.9.4 lets the second start_response win");
+    }
+});
+
+fn assert_500_logged(s: &Server, path: &str, needle: &str, what: &str) {
+    let off = s.log_len();
+    let r = s.get(path);
+    assert_eq!(r.status, 500, "{what}: {path} must answer 500, got {} {:?}", r.status, r.text());
+    s.assert_log_since(off, needle, what);
+    // The child keeps serving.
+    let ok = s.get("/ks/status/200");
+    assert_eq!(ok.status, 200, "{what}: the next request after {path} is served");
+}
+
+both!(str_body_is_500_and_logged, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/str-body", "TypeError", "an iterable yielding str is a TypeError");
+});
+
+both!(none_body_is_500_and_logged, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/none-body", "TypeError", "returning None is a TypeError");
+});
+
+both!(no_start_response_is_500_and_logged, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/no-start-response", "Error", "a body without start_response is an error");
+});
+
+both!(raise_before_start_is_500_with_traceback, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/raise-before-start", "raised before start_response", "the exception is logged");
+    s.assert_log_contains("Traceback (most recent call last)", "the traceback is logged");
+});
+
+both!(raise_after_start_before_body_is_500, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/raise-after-start", "raised after start_response", "exception before any body");
+});
+
+both!(raise_in_iteration_cuts_response, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    let r = s.get("/ks/raise-in-iter");
+    assert_eq!(r.status, 200, "status already sent when the iterable raises");
+    assert_eq!(r.body, b"first chunk;", "data before the exception is delivered");
+    assert!(!r.complete, "the chunked response has no final chunk, so the client knows it failed");
+    s.assert_log_since(off, "raised in iteration", "the exception in iteration is logged");
+});
+
+both!(bad_status_is_500, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/bad-status", "Error", "status 'abc' is rejected");
+});
+
+both!(bytes_status_is_500, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/bad-status-bytes", "Error", "a bytes status is rejected (must be str)");
+});
+
+both!(status_with_crlf_not_injected, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    let r = s.get("/ks/status-injection");
+    assert_eq!(r.status, 500, "a status with CR/LF is rejected");
+    assert!(r.header("X-Injected").is_none(), "nothing is injected through the status");
+    s.assert_log_since(off, "Error", "status with CR/LF is logged");
+});
+
+both!(header_value_with_crlf_not_injected, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    let r = s.get("/ks/header-injection");
+    assert_eq!(r.status, 500, "a header value with CR/LF is rejected");
+    assert!(r.header("X-Injected").is_none(), "no header injected through a header value");
+    assert!(r.header("X-Evil").is_none(), "the bad header is not sent");
+    s.assert_log_since(off, "Error", "header value with CR/LF is logged");
+});
+
+both!(header_name_with_space_is_500, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/header-name-bad", "Error", "a header name with spaces is rejected");
+});
+
+both!(headers_not_tuples_is_500, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/header-not-tuple", "Error", "a header that is not a 2-tuple is rejected");
+});
+
+both!(non_latin1_header_is_500, |m| {
+    let s = ks(m);
+    assert_500_logged(&s, "/ks/non-latin1-header", "Error", "a header value that is not Latin-1 is rejected");
+});
+
+both!(latin1_header_sent_as_one_byte, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/latin1-header");
+    assert_eq!(r.status, 200, "a Latin-1 header value is accepted");
+    assert_eq!(r.header("X-Latin1"), Some("caf\u{e9}"), "U+00E9 goes out as the single byte 0xE9");
+});
+
+both!(hop_by_hop_header_refused, |m| {
+    let s = ks(m);
+    let off = s.log_len();
+    // A keep-alive request, so an app-supplied "Connection: close" would be visible.
+    let raw = format!("GET /ks/hop-by-hop HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", s.port);
+    let mut c = s.client().connect();
+    std::io::Write::write_all(&mut c, raw.as_bytes()).unwrap();
+    let r = common::http::read_response(&mut c, false);
+    if m.is_ours() {
+        // PEP 3333: applications must not use hop-by-hop headers; the server refuses them.
+        // mod_wsgi 4.9.4 passes "Connection" through unchecked.
+        assert_eq!(r.status, 500, "an app-supplied Connection header is refused (PEP 3333 hop-by-hop)");
+        s.assert_log_since(off, "onnection", "the refused hop-by-hop header is named in the log");
+    } else {
+        assert_eq!(r.status, 200, "mod_wsgi 4.9.4 accepts a Connection header from the app");
+    }
+});
+
+both!(repeated_headers_kept, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/headers");
+    assert_eq!(r.status, 200, "headers route answers 200");
+    assert_eq!(r.header_all("X-Multi"), ["a", "b"], "repeated headers are all sent, in order");
+    assert_eq!(r.header_all("Set-Cookie"), ["a=1", "b=2"], "every Set-Cookie is sent");
+    assert_eq!(r.header("X-Empty"), Some(""), "a header with an empty value is sent");
+});
+
+both!(content_length_truncates_output, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/content-length-short");
+    assert_eq!(r.status, 200, "content-length-short answers 200");
+    assert_eq!(r.header("Content-Length"), Some("5"), "declared Content-Length is sent");
+    assert_eq!(r.body, b"01234", "only the declared 5 bytes are sent");
+    // The connection must not carry the surplus into a following response.
+    let r2 = s.get("/ks/status/200");
+    assert_eq!(r2.status, 200, "next request fine after a truncated body");
+});
+
+both!(close_called_on_success, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/close-called?success-tag");
+    assert_eq!(r.body, b"close-test", "close-called body");
+    let log = s.get("/ks/close-log").text();
+    // Each process has its own list; with one child process (StartServers 1) it is here.
+    assert!(log.contains("success-tag"), "close() is called after a successful response: {log}");
+});
+
+both!(close_called_on_exception, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/close-on-error?error-tag");
+    assert!(!r.complete, "the response failing in iteration is cut");
+    let log = s.get("/ks/close-log").text();
+    assert!(log.contains("error-tag"), "close() is called when iteration raises: {log}");
+});
+
+both!(close_called_on_client_disconnect, |m| {
+    let s = ks(m);
+    {
+        let mut c = s.client().connect();
+        let raw = format!("GET /ks/close-on-disconnect?gone-tag HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", s.port);
+        std::io::Write::write_all(&mut c, raw.as_bytes()).unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = std::io::Read::read(&mut c, &mut buf);
+        // Dropping the socket closes it while the app is still producing.
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let log = s.get("/ks/close-log").text();
+        if log.contains("gone-tag") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "close() is called after the client went away: {log}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+});
+
+both!(empty_and_generator_bodies, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/empty-iter");
+    assert_eq!((r.status, r.body.len()), (200, 0), "an empty list gives an empty 200 response");
+    let r = s.get("/ks/empty-strings");
+    assert_eq!(r.body, b"after-empty", "empty byte strings in the iterable are skipped");
+    let r = s.get("/ks/generator");
+    assert_eq!(r.body, b"gen-0;gen-1;gen-2;gen-3;gen-4;", "a generator body is sent in order");
+});
+
+both!(stream_of_many_yields, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/stream");
+    assert_eq!(r.status, 200, "stream answers 200");
+    assert_eq!(r.body.len(), 100 * 1024, "100 yields of 1 KiB arrive");
+    assert!(r.complete, "the streamed response is complete");
+    for i in 0..100 {
+        assert_eq!(&r.body[i * 1024..i * 1024 + 3], format!("{i:03}").as_bytes(), "block {i} in order");
+    }
+});
+
+both!(status_codes_pass_through, |m| {
+    let s = ks(m);
+    for code in [201u16, 404, 418, 503] {
+        let r = s.get(&format!("/ks/status/{code}"));
+        assert_eq!(r.status, code, "status {code} from the app reaches the client");
+    }
+    let r = s.get("/ks/status/204");
+    assert_eq!((r.status, r.body.len()), (204, 0), "204 has no body");
+    let r = s.get("/ks/status/304");
+    assert_eq!((r.status, r.body.len()), (304, 0), "304 has no body");
+});
+
+both!(head_request_has_no_body, |m| {
+    let s = ks(m);
+    let r = s.client().head("/ks/head");
+    assert_eq!(r.status, 200, "HEAD answers 200");
+    assert!(r.header("X-Method").is_some(), "HEAD response carries the app's headers");
+    // Reading on: a HEAD response must carry no body bytes at all.
+    let raw = format!("HEAD /ks/head HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", s.port);
+    let mut c = s.client().connect();
+    std::io::Write::write_all(&mut c, raw.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c, &mut all);
+    let text = String::from_utf8_lossy(&all);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    assert_eq!(body, "", "no body bytes follow a HEAD response");
+});
+
+both!(file_wrapper_sends_whole_file, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/file-wrapper");
+    assert_eq!(r.status, 200, "file-wrapper answers 200");
+    assert!(r.body == static_file_bytes(), "wsgi.file_wrapper sends the file byte for byte");
+    assert_eq!(r.header("Content-Length"), Some("100000"), "Content-Length is added for a real file");
+});
+
+both!(file_wrapper_from_current_position, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/file-wrapper-offset");
+    assert!(r.body == static_file_bytes()[1000..], "wsgi.file_wrapper sends from the file's current position");
+});
+
+both!(file_wrapper_honours_content_length, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/file-wrapper-length");
+    assert!(r.body == static_file_bytes()[..100], "wsgi.file_wrapper sends only the declared Content-Length");
+});
+
+both!(file_wrapper_filelike_fallback, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/file-wrapper-filelike");
+    let want: Vec<u8> = (0..40).flat_map(|_| 0u8..=255).collect();
+    assert_eq!(r.status, 200, "file_wrapper over BytesIO answers 200");
+    assert!(r.body == want, "a file-like without fileno() is read block by block, byte for byte");
+});
+
+both!(wsgi_errors_and_print_reach_error_log, |m| {
+    let s = ks(m);
+    let r = s.get("/ks/errors?m7x");
+    assert_eq!(r.status, 200, "errors route answers 200");
+    s.assert_log_contains("wsgi-errors-m7x", "wsgi.errors.write reaches the error log");
+    s.assert_log_contains("print-stdout-m7x", "print() to sys.stdout reaches the error log");
+    s.assert_log_contains("print-stderr-m7x", "print() to sys.stderr reaches the error log");
+    s.assert_log_contains("writelines-m7x", "wsgi.errors.writelines reaches the error log");
+});
+
+both!(threading_local_survives_between_requests, |m| {
+    let s = ks(m);
+    // Max 16 threads, 40 requests: some thread serves several. Its counter must keep
+    // growing: one thread state per thread for its whole life, not one per request.
+    let mut seen: std::collections::HashMap<(i64, i64), Vec<i64>> = Default::default();
+    for _ in 0..40 {
+        let j = s.get("/ks/threadlocal").json();
+        let key = (j.get("pid").num() as i64, j.get("thread").num() as i64);
+        seen.entry(key).or_default().push(j.get("count").num() as i64);
+    }
+    let repeated = seen.values().filter(|v| v.len() > 1).count();
+    assert!(repeated > 0, "some thread served more than one request: {seen:?}");
+    for (k, counts) in &seen {
+        for w in counts.windows(2) {
+            assert!(w[1] > w[0], "threading.local on thread {k:?} was reset between requests: {counts:?}");
+        }
+    }
+});
