@@ -63,6 +63,17 @@ pub fn header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Encodes text already checked to be Latin-1 (every char below U+0100) as the bytes
+/// HTTP sends, one per char. PEP 3333 header values are Latin-1, not UTF-8.
+pub fn latin1_bytes(text: &str) -> std::borrow::Cow<'_, [u8]> {
+    if text.is_ascii() {
+        return std::borrow::Cow::Borrowed(text.as_bytes());
+    }
+    std::borrow::Cow::Owned(
+        text.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect(),
+    )
+}
+
 /// Parses a Content-Length value the application declared.
 pub fn content_length(value: &str) -> Result<u64, String> {
     let v = value.trim();
@@ -106,6 +117,12 @@ mod tests {
             let err = header(name, "x").unwrap_err();
             assert!(err.contains("hop-by-hop"), "{name}: {err}");
         }
+    }
+
+    #[test]
+    fn latin1_encoding_is_one_byte_per_char() {
+        assert_eq!(latin1_bytes("plain").as_ref(), b"plain");
+        assert_eq!(latin1_bytes("caf\u{e9}").as_ref(), b"caf\xe9");
     }
 
     #[test]

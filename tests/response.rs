@@ -14,14 +14,20 @@ both!(write_callable_output_precedes_iterable, |m| {
     let s = ks(m);
     let r = s.get("/ks/write-callable");
     assert_eq!(r.status, 200, "write() route answers 200");
-    assert_eq!(r.body, b"written-1;written-2;returned", "write() data comes first, in order, then the iterable");
+    assert_eq!(
+        r.body, b"written-1;written-2;returned",
+        "write() data comes first, in order, then the iterable"
+    );
     assert!(r.complete, "write() route response is complete");
 });
 
 both!(lazy_start_response_sets_status, |m| {
     let s = ks(m);
     let r = s.get("/ks/lazy-start");
-    assert_eq!(r.status, 201, "start_response called during the first iteration still sets the status");
+    assert_eq!(
+        r.status, 201,
+        "start_response called during the first iteration still sets the status"
+    );
     assert_eq!(r.header("X-Lazy"), Some("yes"), "headers from a lazy start_response are sent");
     assert_eq!(r.body, b"lazy-body", "lazy start body");
 });
@@ -93,18 +99,33 @@ both!(none_body_is_500_and_logged, |m| {
 
 both!(no_start_response_is_500_and_logged, |m| {
     let s = ks(m);
-    assert_500_logged(&s, "/ks/no-start-response", "Error", "a body without start_response is an error");
+    assert_500_logged(
+        &s,
+        "/ks/no-start-response",
+        "Error",
+        "a body without start_response is an error",
+    );
 });
 
 both!(raise_before_start_is_500_with_traceback, |m| {
     let s = ks(m);
-    assert_500_logged(&s, "/ks/raise-before-start", "raised before start_response", "the exception is logged");
+    assert_500_logged(
+        &s,
+        "/ks/raise-before-start",
+        "raised before start_response",
+        "the exception is logged",
+    );
     s.assert_log_contains("Traceback (most recent call last)", "the traceback is logged");
 });
 
 both!(raise_after_start_before_body_is_500, |m| {
     let s = ks(m);
-    assert_500_logged(&s, "/ks/raise-after-start", "raised after start_response", "exception before any body");
+    assert_500_logged(
+        &s,
+        "/ks/raise-after-start",
+        "raised after start_response",
+        "exception before any body",
+    );
 });
 
 both!(raise_in_iteration_cuts_response, |m| {
@@ -124,7 +145,12 @@ both!(bad_status_is_500, |m| {
 
 both!(bytes_status_is_500, |m| {
     let s = ks(m);
-    assert_500_logged(&s, "/ks/bad-status-bytes", "Error", "a bytes status is rejected (must be str)");
+    assert_500_logged(
+        &s,
+        "/ks/bad-status-bytes",
+        "Error",
+        "a bytes status is rejected (must be str)",
+    );
 });
 
 both!(status_with_crlf_not_injected, |m| {
@@ -153,12 +179,22 @@ both!(header_name_with_space_is_500, |m| {
 
 both!(headers_not_tuples_is_500, |m| {
     let s = ks(m);
-    assert_500_logged(&s, "/ks/header-not-tuple", "Error", "a header that is not a 2-tuple is rejected");
+    assert_500_logged(
+        &s,
+        "/ks/header-not-tuple",
+        "Error",
+        "a header that is not a 2-tuple is rejected",
+    );
 });
 
 both!(non_latin1_header_is_500, |m| {
     let s = ks(m);
-    assert_500_logged(&s, "/ks/non-latin1-header", "Error", "a header value that is not Latin-1 is rejected");
+    assert_500_logged(
+        &s,
+        "/ks/non-latin1-header",
+        "Error",
+        "a header value that is not Latin-1 is rejected",
+    );
 });
 
 both!(latin1_header_sent_as_one_byte, |m| {
@@ -179,7 +215,10 @@ both!(hop_by_hop_header_refused, |m| {
     if m.is_ours() {
         // PEP 3333: applications must not use hop-by-hop headers; the server refuses them.
         // mod_wsgi 4.9.4 passes "Connection" through unchecked.
-        assert_eq!(r.status, 500, "an app-supplied Connection header is refused (PEP 3333 hop-by-hop)");
+        assert_eq!(
+            r.status, 500,
+            "an app-supplied Connection header is refused (PEP 3333 hop-by-hop)"
+        );
         s.assert_log_since(off, "onnection", "the refused hop-by-hop header is named in the log");
     } else {
         assert_eq!(r.status, 200, "mod_wsgi 4.9.4 accepts a Connection header from the app");
@@ -227,10 +266,13 @@ both!(close_called_on_client_disconnect, |m| {
     let s = ks(m);
     {
         let mut c = s.client().connect();
-        let raw = format!("GET /ks/close-on-disconnect?gone-tag HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", s.port);
+        let raw = format!(
+            "GET /ks/close-on-disconnect?gone-tag HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n",
+            s.port
+        );
         std::io::Write::write_all(&mut c, raw.as_bytes()).unwrap();
         let mut buf = [0u8; 4096];
-        let _ = std::io::Read::read(&mut c, &mut buf);
+        let _ = common::http::read_retry(&mut c, &mut buf);
         // Dropping the socket closes it while the app is still producing.
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -239,7 +281,10 @@ both!(close_called_on_client_disconnect, |m| {
         if log.contains("gone-tag") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "close() is called after the client went away: {log}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "close() is called after the client went away: {log}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 });
@@ -261,7 +306,11 @@ both!(stream_of_many_yields, |m| {
     assert_eq!(r.body.len(), 100 * 1024, "100 yields of 1 KiB arrive");
     assert!(r.complete, "the streamed response is complete");
     for i in 0..100 {
-        assert_eq!(&r.body[i * 1024..i * 1024 + 3], format!("{i:03}").as_bytes(), "block {i} in order");
+        assert_eq!(
+            &r.body[i * 1024..i * 1024 + 3],
+            format!("{i:03}").as_bytes(),
+            "block {i} in order"
+        );
     }
 });
 
@@ -283,7 +332,10 @@ both!(head_request_has_no_body, |m| {
     assert_eq!(r.status, 200, "HEAD answers 200");
     assert!(r.header("X-Method").is_some(), "HEAD response carries the app's headers");
     // Reading on: a HEAD response must carry no body bytes at all.
-    let raw = format!("HEAD /ks/head HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", s.port);
+    let raw = format!(
+        "HEAD /ks/head HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+        s.port
+    );
     let mut c = s.client().connect();
     std::io::Write::write_all(&mut c, raw.as_bytes()).unwrap();
     let mut all = Vec::new();
@@ -298,19 +350,29 @@ both!(file_wrapper_sends_whole_file, |m| {
     let r = s.get("/ks/file-wrapper");
     assert_eq!(r.status, 200, "file-wrapper answers 200");
     assert!(r.body == static_file_bytes(), "wsgi.file_wrapper sends the file byte for byte");
-    assert_eq!(r.header("Content-Length"), Some("100000"), "Content-Length is added for a real file");
+    assert_eq!(
+        r.header("Content-Length"),
+        Some("100000"),
+        "Content-Length is added for a real file"
+    );
 });
 
 both!(file_wrapper_from_current_position, |m| {
     let s = ks(m);
     let r = s.get("/ks/file-wrapper-offset");
-    assert!(r.body == static_file_bytes()[1000..], "wsgi.file_wrapper sends from the file's current position");
+    assert!(
+        r.body == static_file_bytes()[1000..],
+        "wsgi.file_wrapper sends from the file's current position"
+    );
 });
 
 both!(file_wrapper_honours_content_length, |m| {
     let s = ks(m);
     let r = s.get("/ks/file-wrapper-length");
-    assert!(r.body == static_file_bytes()[..100], "wsgi.file_wrapper sends only the declared Content-Length");
+    assert!(
+        r.body == static_file_bytes()[..100],
+        "wsgi.file_wrapper sends only the declared Content-Length"
+    );
 });
 
 both!(file_wrapper_filelike_fallback, |m| {
@@ -345,7 +407,10 @@ both!(threading_local_survives_between_requests, |m| {
     assert!(repeated > 0, "some thread served more than one request: {seen:?}");
     for (k, counts) in &seen {
         for w in counts.windows(2) {
-            assert!(w[1] > w[0], "threading.local on thread {k:?} was reset between requests: {counts:?}");
+            assert!(
+                w[1] > w[0],
+                "threading.local on thread {k:?} was reset between requests: {counts:?}"
+            );
         }
     }
 });

@@ -4,6 +4,7 @@ use super::request::Request;
 use crate::ffi;
 use crate::io::{BodyError, BodySource, ClientGone, ResponseSink};
 use crate::response::Head;
+use crate::validate::latin1_bytes;
 
 /// A brigade bound to a request's output filter chain.
 ///
@@ -30,6 +31,19 @@ impl Output {
         unsafe { (*self.request.connection()).bucket_alloc }
     }
 
+    /// Appends a copy of `data`, so the caller's buffer may be reused before `pass`.
+    pub fn copy(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        // SAFETY: with no free function, a heap bucket copies `data` into memory from
+        // the connection's allocator and owns it.
+        let b = unsafe {
+            ffi::apr_bucket_heap_create(data.as_ptr().cast(), data.len(), None, self.alloc())
+        };
+        self.append(b);
+    }
+
     fn append(&mut self, bucket: *mut ffi::apr_bucket) {
         // SAFETY: `bucket` was just created from this connection's allocator.
         unsafe { ffi::wsgi_shim_brigade_append(self.bb, bucket) }
@@ -39,20 +53,20 @@ impl Output {
 impl ResponseSink for Output {
     fn head(&mut self, head: &Head) {
         let request = self.request;
-        request.set_status(head.status.code, &head.status.line);
+        request.set_status(head.status.code, &latin1_bytes(&head.status.line));
         let pool = request.pool();
         for (name, value) in &head.headers {
+            let value = latin1_bytes(value);
             if name.eq_ignore_ascii_case("content-type") {
-                request.set_content_type(value.as_bytes());
+                request.set_content_type(&value);
             } else {
                 // SAFETY: the strings are copied into the request pool, which outlives
                 // the table.
-                unsafe { request.headers_out().add(pool, name, value.as_bytes()) };
+                unsafe { request.headers_out().add(pool, name, &value) };
             }
         }
     }
 
-    /// Appends bytes that stay valid until the next `pass` returns.
     fn data(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;

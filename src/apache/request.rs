@@ -167,11 +167,11 @@ impl Request {
         self.rec_mut().handler = handler.as_ptr();
     }
 
-    pub fn set_status(&self, status: u16, status_line: &str) {
+    pub fn set_status(&self, status: u16, status_line: &[u8]) {
         let rec = self.rec_mut();
         rec.status = i32::from(status);
         // SAFETY: the copy lives in the request pool.
-        rec.status_line = unsafe { super::pool::pstr(self.pool(), status_line) };
+        rec.status_line = unsafe { super::pool::pstrdup(self.pool(), status_line) };
     }
 
     pub fn set_content_type(&self, value: &[u8]) {

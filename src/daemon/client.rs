@@ -7,6 +7,7 @@
 
 use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Kind, RequestFrame};
@@ -17,6 +18,9 @@ use crate::apache::request::Request;
 use crate::ffi;
 use crate::io::{BodySource, ResponseSink};
 use crate::response::Response;
+
+/// Body bytes held in the brigade before they are passed on without a flush.
+const PASS_THRESHOLD: usize = 64 * 1024;
 
 /// Connects to the group's socket, retrying while the daemon starts up or its queue is
 /// full, for up to `connect-timeout`.
@@ -40,19 +44,93 @@ fn connect(group: &Group) -> std::io::Result<UnixStream> {
     }
 }
 
+/// Connections to daemons kept open between requests, by socket path (which names the
+/// generation, so a restart never reuses an old daemon's connection).
+static IDLE: Mutex<Vec<(String, UnixStream)>> = Mutex::new(Vec::new());
+/// Idle connections kept per Apache child.
+const MAX_IDLE: usize = 64;
+
+/// Takes an idle connection to `path` that the daemon has not closed.
+fn take_idle(path: &str) -> Option<UnixStream> {
+    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+    while let Some(i) = idle.iter().rposition(|(p, _)| p == path) {
+        let (_, stream) = idle.swap_remove(i);
+        let mut probe = [0u8; 1];
+        // SAFETY: a non-blocking peek on a socket we own: 0 means the daemon closed it.
+        let n = unsafe {
+            libc::recv(
+                std::os::fd::AsRawFd::as_raw_fd(&stream),
+                probe.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 && std::io::Error::last_os_error().kind() == ErrorKind::WouldBlock {
+            return Some(stream);
+        }
+    }
+    None
+}
+
+fn put_idle(path: &str, stream: UnixStream) {
+    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+    if idle.len() < MAX_IDLE {
+        idle.push((path.to_owned(), stream));
+    }
+}
+
+/// How one attempt at a request ended.
+enum Exchange {
+    /// Finished with this Apache status; the connection can carry another request.
+    Done(i32, bool),
+    /// The connection failed before the daemon took the request (a reused connection
+    /// the daemon had closed, or a daemon that was stopping): nothing ran, so the
+    /// request can go again on another connection.
+    Stale,
+}
+
 /// Serves `request` through `group`. Returns an Apache status (`OK` once a response
 /// went out).
 pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
+    let encoded = frame.encode();
+    // Fresh connections that fail before the daemon takes the request are retried a
+    // few times (daemons being recycled); reused ones do not count.
+    let mut fresh_failures = 0;
+    loop {
+        let (mut stream, reused) = match take_idle(&group.socket_path) {
+            Some(stream) => (stream, true),
+            None => match connect(group) {
+                Ok(stream) => (stream, false),
+                Err(e) => {
+                    log::request(request.as_ptr(), Level::Error, &format!("Unable to connect to WSGI daemon process group '{}' on '{}' within {:?}: {e}", group.def.name, group.socket_path, group.def.connect_timeout));
+                    return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
+                }
+            },
+        };
+        let last_try = !reused && fresh_failures >= 2 * group.def.processes;
+        match exchange(request, group, &mut stream, &encoded, !last_try) {
+            Exchange::Done(status, reusable) => {
+                if reusable {
+                    put_idle(&group.socket_path, stream);
+                }
+                return status;
+            }
+            Exchange::Stale => fresh_failures += u32::from(!reused),
+        }
+    }
+}
+
+/// Sends the request on `stream` and relays the answer.
+fn exchange(
+    request: Request,
+    group: &Group,
+    stream: &mut UnixStream,
+    encoded: &[u8],
+    retry: bool,
+) -> Exchange {
     let name = &group.def.name;
     let uri = String::from_utf8_lossy(request.uri()).into_owned();
     let r = request.as_ptr();
-    let mut stream = match connect(group) {
-        Ok(s) => s,
-        Err(e) => {
-            log::request(r, Level::Error, &format!("Unable to connect to WSGI daemon process group '{name}' on '{}' within {:?}: {e}", group.socket_path, group.def.connect_timeout));
-            return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
-        }
-    };
     let timeout = if group.def.socket_timeout.is_zero() {
         // SAFETY: the request's server lives for the generation; `timeout` is Apache's
         // `Timeout` in microseconds.
@@ -62,7 +140,10 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
     };
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
-    if let Err(e) = protocol::write_frame(&mut stream, Kind::Request, &frame.encode()) {
+    if let Err(e) = protocol::write_frame(stream, Kind::Request, encoded) {
+        if retry {
+            return Exchange::Stale;
+        }
         log::request(
             r,
             Level::Error,
@@ -70,7 +151,7 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
                 "Unable to send the request for '{uri}' to WSGI daemon process group '{name}': {e}"
             ),
         );
-        return ffi::HTTP_BAD_GATEWAY as i32;
+        return Exchange::Done(ffi::HTTP_BAD_GATEWAY as i32, false);
     }
 
     let mut output = Output::new(request);
@@ -79,12 +160,14 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
     let mut pid = None;
     let mut payload = Vec::new();
     let mut block = Vec::new();
+    let mut queued = 0;
     let daemon = |pid: Option<u32>| {
         pid.map_or_else(|| format!("of group '{name}'"), |p| format!("{p} of group '{name}'"))
     };
     loop {
-        let kind = match protocol::read_frame(&mut stream, &mut payload) {
+        let kind = match protocol::read_frame(stream, &mut payload) {
             Ok(kind) => kind,
+            Err(_) if pid.is_none() && retry => return Exchange::Stale,
             Err(e) => {
                 let timed_out = matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
                 let what = if timed_out {
@@ -103,10 +186,11 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
                 if response.head_sent() {
                     output.broken();
                     let _ = output.pass();
-                    return ffi::OK as i32;
+                    return Exchange::Done(ffi::OK as i32, false);
                 }
-                return if timed_out { ffi::HTTP_GATEWAY_TIME_OUT } else { ffi::HTTP_BAD_GATEWAY }
-                    as i32;
+                let status =
+                    if timed_out { ffi::HTTP_GATEWAY_TIME_OUT } else { ffi::HTTP_BAD_GATEWAY };
+                return Exchange::Done(status as i32, false);
             }
         };
         match kind {
@@ -117,8 +201,8 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
                 let want = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")) as usize;
                 block.resize(want.clamp(1, 64 * 1024), 0);
                 let sent = match body.read(&mut block) {
-                    Ok(n) => protocol::write_frame(&mut stream, Kind::Body, &block[..n]),
-                    Err(_) => protocol::write_frame(&mut stream, Kind::BodyError, b""),
+                    Ok(n) => protocol::write_frame(stream, Kind::Body, &block[..n]),
+                    Err(_) => protocol::write_frame(stream, Kind::BodyError, b""),
                 };
                 if sent.is_err() {
                     continue; // The read below reports what happened to the daemon.
@@ -139,54 +223,62 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
                             daemon(pid)
                         ),
                     );
-                    return ffi::HTTP_BAD_GATEWAY as i32;
+                    return Exchange::Done(ffi::HTTP_BAD_GATEWAY as i32, false);
                 }
                 let _ = response.write(0);
                 output.head(response.head().expect("just started"));
             }
             Kind::Data if response.head_sent() => {
-                output.data(&payload);
-                if output.pass().is_err() {
-                    return ffi::OK as i32; // The client is gone; closing tells the daemon.
+                // Held until the daemon flushes or ends, so a short response goes out in
+                // one piece with a Content-Length, as in embedded mode.
+                output.copy(&payload);
+                queued += payload.len();
+                if queued >= PASS_THRESHOLD {
+                    queued = 0;
+                    if output.pass().is_err() {
+                        return Exchange::Done(ffi::OK as i32, false); // The client is gone; closing tells the daemon.
+                    }
                 }
             }
             Kind::Flush if response.head_sent() => {
+                queued = 0;
                 output.flush();
                 if output.pass().is_err() {
-                    return ffi::OK as i32;
+                    return Exchange::Done(ffi::OK as i32, false);
                 }
             }
             Kind::End if response.head_sent() => {
                 output.end();
                 let _ = output.pass();
-                return ffi::OK as i32;
+                return Exchange::Done(ffi::OK as i32, true);
             }
             Kind::Broken if response.head_sent() => {
                 output.broken();
                 let _ = output.pass();
-                return ffi::OK as i32;
+                return Exchange::Done(ffi::OK as i32, false);
             }
             Kind::Fail if payload.len() == 2 => {
                 let status = u16::from_be_bytes([payload[0], payload[1]]);
                 if response.head_sent() {
                     output.broken();
                     let _ = output.pass();
-                    return ffi::OK as i32;
+                    return Exchange::Done(ffi::OK as i32, false);
                 }
-                return if (400..600).contains(&status) {
+                let status = if (400..600).contains(&status) {
                     i32::from(status)
                 } else {
                     ffi::HTTP_INTERNAL_SERVER_ERROR as i32
                 };
+                return Exchange::Done(status, true);
             }
             other => {
                 log::request(r, Level::Error, &format!("WSGI daemon process {} broke the protocol for '{uri}' (unexpected {other:?} frame)", daemon(pid)));
                 if response.head_sent() {
                     output.broken();
                     let _ = output.pass();
-                    return ffi::OK as i32;
+                    return Exchange::Done(ffi::OK as i32, false);
                 }
-                return ffi::HTTP_BAD_GATEWAY as i32;
+                return Exchange::Done(ffi::HTTP_BAD_GATEWAY as i32, false);
             }
         }
     }

@@ -2,9 +2,12 @@
 //! user, start Python, serve requests on worker threads, and leave when told to or when
 //! a recycling limit is reached.
 
+use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::supervisor::{Generation, Group};
@@ -25,6 +28,56 @@ pub struct State {
     pub active: AtomicUsize,
     /// Requests served so far (for `maximum-requests`).
     pub served: AtomicU32,
+    /// The dispatcher's epoll instance (listener and idle connections).
+    pub epoll: RawFd,
+    /// Idle connections, by descriptor, while they sit in the epoll set.
+    pub idle: Mutex<HashMap<RawFd, UnixStream>>,
+    /// Connections with a request waiting for a worker.
+    pub ready: Mutex<VecDeque<UnixStream>>,
+    pub ready_signal: Condvar,
+}
+
+impl State {
+    /// Hands a connection with a waiting request to the workers.
+    pub fn queue(&self, stream: UnixStream) {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner()).push_back(stream);
+        self.ready_signal.notify_one();
+    }
+
+    /// The next connection to serve; `None` once the process is stopping and nothing is
+    /// left.
+    pub fn next_ready(&self) -> Option<UnixStream> {
+        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            // Connections already accepted are served even while stopping: dropping one
+            // would fail a request the Apache child cannot tell apart from a crash.
+            if let Some(stream) = ready.pop_front() {
+                return Some(stream);
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return None;
+            }
+            ready = self
+                .ready_signal
+                .wait_timeout(ready, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Returns a connection to the dispatcher to wait for its next request.
+    pub fn park(&self, stream: UnixStream) {
+        let fd = stream.as_raw_fd();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).insert(fd, stream);
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+            u64: fd as u64,
+        };
+        // SAFETY: adds a connection we own (kept in `idle`) to our epoll instance.
+        if unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_ADD, fd, &mut event) } != 0 {
+            self.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd);
+        }
+    }
 }
 
 // SAFETY: `server` points to the main server_rec, which lives (unchanged) for the whole
@@ -288,18 +341,33 @@ fn serve(
         stopping: AtomicBool::new(false),
         active: AtomicUsize::new(0),
         served: AtomicU32::new(0),
+        // SAFETY: creates an epoll instance owned by this process.
+        epoll: unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
+        idle: Mutex::new(HashMap::new()),
+        ready: Mutex::new(VecDeque::new()),
+        ready_signal: Condvar::new(),
     });
     let signals = stop_signals();
     // SAFETY: blocks the stop signals in this thread before any worker exists, so every
     // worker inherits the mask and only `sigtimedwait` below receives them.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) };
+    let dispatcher = state.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("wsgi:{}:poll", def.name))
+        .spawn(move || super::worker::dispatcher(&dispatcher));
+    if let Err(e) = spawned {
+        fail(
+            server,
+            &format!("WSGI daemon group '{}': cannot start the dispatcher thread: {e}", def.name),
+        );
+    }
     for _ in 0..def.threads {
         let state = state.clone();
         let mut builder = std::thread::Builder::new().name(format!("wsgi:{}", def.name));
         if let Some(size) = def.stack_size {
             builder = builder.stack_size(size as usize);
         }
-        if let Err(e) = builder.spawn(move || super::worker::accept_loop(&state)) {
+        if let Err(e) = builder.spawn(move || super::worker::work_loop(&state)) {
             fail(
                 server,
                 &format!("WSGI daemon group '{}': cannot start a worker thread: {e}", def.name),

@@ -66,6 +66,9 @@ fn listen(path: &str, backlog: u32, owner: libc::uid_t) -> std::io::Result<c_int
         std::fs::create_dir_all(dir)?;
     }
     let listener = std::os::unix::net::UnixListener::bind(path)?;
+    // Every process of the group races to accept each connection; the losers must get
+    // EAGAIN, not block.
+    listener.set_nonblocking(true)?;
     let fd = std::os::fd::IntoRawFd::into_raw_fd(listener);
     let c_path = CString::new(path).map_err(std::io::Error::other)?;
     // SAFETY: plain syscalls on our own socket and its path.
@@ -126,9 +129,12 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                 if stopping() {
                     return;
                 }
+                // A clean exit is a recycle (maximum-requests and the like), which the
+                // daemon logged itself; anything else is news.
+                let clean = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
                 log::server(
                     slot.server,
-                    Level::Error,
+                    if clean { Level::Info } else { Level::Error },
                     &format!(
                         "Daemon process {} of WSGI group '{}' (pid {}) {what}; starting a new one",
                         slot.index, slot.group.def.name, slot.proc_.pid

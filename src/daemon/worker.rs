@@ -36,18 +36,48 @@ pub fn preload(group: &Group, server: *mut ffi::server_rec) {
     }
 }
 
-/// Accepts and serves connections until the process stops.
-pub fn accept_loop(state: &State) {
+/// The poller thread: accepts new connections and watches idle ones (a connection
+/// carries one request at a time and stays open for the next), and queues every
+/// connection that has a request waiting for the workers.
+pub fn dispatcher(state: &State) {
+    const LISTENER: u64 = u64::MAX;
     let listener = state.group.listener;
-    let max = state.group.def.maximum_requests;
+    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+    let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: LISTENER };
+    // SAFETY: registers the group's listening socket with our epoll instance.
+    unsafe { libc::epoll_ctl(state.epoll, libc::EPOLL_CTL_ADD, listener, &mut event) };
     while !state.stopping.load(Ordering::Acquire) {
-        let mut poll = libc::pollfd { fd: listener, events: libc::POLLIN, revents: 0 };
-        // SAFETY: polls one descriptor we own, with a timeout so `stopping` is seen.
-        if unsafe { libc::poll(&mut poll, 1, 200) } <= 0 {
-            continue;
+        // SAFETY: waits on our epoll instance with a timeout so `stopping` is seen.
+        let n =
+            unsafe { libc::epoll_wait(state.epoll, events.as_mut_ptr(), events.len() as i32, 200) };
+        for ev in events.iter().take(usize::try_from(n).unwrap_or(0)) {
+            if ev.u64 == LISTENER {
+                accept_all(state, listener);
+                continue;
+            }
+            let fd = ev.u64 as i32;
+            let Some(stream) = state.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd)
+            else {
+                continue;
+            };
+            // SAFETY: the connection leaves the epoll set before anything else uses it.
+            unsafe { libc::epoll_ctl(state.epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
+            let hung_up =
+                ev.events & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
+            if !hung_up {
+                state.queue(stream);
+            }
         }
-        // SAFETY: a non-blocking accept on the group's listening socket; several
-        // threads and processes race for each connection and the losers see EAGAIN.
+    }
+    // Leaving: idle connections close, so their Apache children retry elsewhere.
+    state.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    state.ready_signal.notify_all();
+}
+
+/// Accepts every pending connection (several processes race for them; losers see EAGAIN).
+fn accept_all(state: &State, listener: i32) {
+    loop {
+        // SAFETY: a non-blocking accept on the group's listening socket.
         let fd = unsafe {
             libc::accept4(
                 listener,
@@ -57,17 +87,32 @@ pub fn accept_loop(state: &State) {
             )
         };
         if fd < 0 {
-            continue;
+            return;
         }
         // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        let _ = stream.set_nonblocking(false);
+        if stream.set_nonblocking(false).is_ok() {
+            state.queue(stream);
+        }
+    }
+}
+
+/// A worker thread: serves queued connections until the process stops.
+pub fn work_loop(state: &State) {
+    let max = state.group.def.maximum_requests;
+    while let Some(stream) = state.next_ready() {
         state.active.fetch_add(1, Ordering::AcqRel);
-        serve(state, stream);
+        let keep = serve(state, &stream);
         state.active.fetch_sub(1, Ordering::AcqRel);
+        if !keep {
+            continue;
+        }
         let served = state.served.fetch_add(1, Ordering::AcqRel) + 1;
         if max > 0 && served >= max {
             state.stopping.store(true, Ordering::Release);
+        }
+        if !state.stopping.load(Ordering::Acquire) {
+            state.park(stream);
         }
     }
 }
@@ -77,8 +122,10 @@ fn io_timeout(group: &Group) -> Option<Duration> {
     Some(if t.is_zero() { Duration::from_secs(300) } else { t })
 }
 
-/// Serves the one request a connection carries.
-fn serve(state: &State, mut stream: UnixStream) {
+/// Serves the next request on a connection. False when there was none (the Apache child
+/// closed it) or it was refused.
+fn serve(state: &State, stream: &UnixStream) -> bool {
+    let mut stream = stream;
     let log = Target::Server(state.server);
     let _ = stream.set_read_timeout(io_timeout(&state.group));
     let _ = stream.set_write_timeout(io_timeout(&state.group));
@@ -92,7 +139,10 @@ fn serve(state: &State, mut stream: UnixStream) {
         Ok(f) if protocol::secrets_match(&f.secret, &state.generation.secret) => f,
         Ok(_) => {
             log.log(Level::Error, &format!("WSGI daemon group '{}': refused a connection that did not present this generation's secret", state.group.def.name));
-            return;
+            return false;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && payload.is_empty() => {
+            return false
         }
         Err(e) => {
             log.log(
@@ -102,13 +152,13 @@ fn serve(state: &State, mut stream: UnixStream) {
                     state.group.def.name
                 ),
             );
-            return;
+            return false;
         }
     };
     if protocol::write_frame(&mut stream, Kind::Accepted, &std::process::id().to_be_bytes())
         .is_err()
     {
-        return;
+        return false;
     }
     frame.keys.daemon_start = environ::now();
     let mtime = std::fs::metadata(&frame.script)
@@ -116,7 +166,7 @@ fn serve(state: &State, mut stream: UnixStream) {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_micros() as i64);
-    let Ok(reader) = stream.try_clone() else { return };
+    let Ok(reader) = stream.try_clone() else { return false };
     let cgi_pairs = std::mem::take(&mut frame.cgi);
     let mut cgi = |emit: &mut dyn FnMut(&str, &[u8])| {
         for (key, value) in &cgi_pairs {
@@ -132,14 +182,17 @@ fn serve(state: &State, mut stream: UnixStream) {
         header_only: frame.header_only,
         log,
     };
-    let Ok(writer) = stream.try_clone() else { return };
+    let Ok(writer) = stream.try_clone() else { return false };
     let outcome = thread_state::attach(|py| {
         let source = Box::new(SocketBody { stream: reader, payload: Vec::new() });
         let sink = Box::new(SocketSink { stream: writer, queued: Vec::new(), files: Vec::new() });
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
-    if let Outcome::Failed(status) = outcome {
-        let _ = protocol::write_frame(&mut stream, Kind::Fail, &status.to_be_bytes());
+    match outcome {
+        Outcome::Failed(status) => {
+            protocol::write_frame(&mut stream, Kind::Fail, &status.to_be_bytes()).is_ok()
+        }
+        Outcome::Sent => true,
     }
 }
 

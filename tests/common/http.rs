@@ -22,6 +22,8 @@ pub struct Response {
     pub chunked: bool,
     /// Bytes received in total (for diagnostics).
     pub raw_len: usize,
+    /// Why nothing (or not all) came back: the socket error or "eof" (for diagnostics).
+    pub io_error: Option<String>,
 }
 
 impl Response {
@@ -140,14 +142,15 @@ impl Client {
 }
 
 /// Reads from the stream until `buf` holds the end of the header block; returns its length.
-fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<usize> {
+fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, String> {
     loop {
         if let Some(i) = find(buf, b"\r\n\r\n") {
-            return Some(i + 4);
+            return Ok(i + 4);
         }
         let mut chunk = [0u8; 8192];
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return None,
+        match read_retry(s, &mut chunk) {
+            Ok(0) => return Err("eof before the end of the response head".into()),
+            Err(e) => return Err(e.to_string()),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -157,10 +160,21 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// `read`, retried on EINTR: the test process gets signals (e.g. SIGCHLD from the
+/// `apache2`/`python` commands other tests run), and `read` does not restart by itself.
+pub fn read_retry(s: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match s.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// Reads more bytes into `buf`; false at EOF or error (timeout included).
 fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 16384];
-    match s.read(&mut chunk) {
+    match read_retry(s, &mut chunk) {
         Ok(0) | Err(_) => false,
         Ok(n) => {
             buf.extend_from_slice(&chunk[..n]);
@@ -172,8 +186,9 @@ fn fill(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
 /// Reads one response from `s`. `head` says the request was HEAD (no body follows).
 pub fn read_response(s: &mut TcpStream, head: bool) -> Response {
     let mut buf = Vec::new();
-    let Some(head_len) = read_head(s, &mut buf) else {
-        return Response { raw_len: buf.len(), ..Default::default() };
+    let head_len = match read_head(s, &mut buf) {
+        Ok(n) => n,
+        Err(e) => return Response { raw_len: buf.len(), io_error: Some(e), ..Default::default() },
     };
     // Header bytes are Latin-1 (RFC 9110): one byte, one char.
     let head_text: String = buf[..head_len - 4].iter().map(|&b| b as char).collect();

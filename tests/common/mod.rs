@@ -283,7 +283,7 @@ pub fn render_config(spec: &ServerSpec, root: &Path, port: u16) -> String {
     writeln!(c, "TypesConfig /etc/mime.types").unwrap();
     writeln!(
         c,
-        "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b %{{pid}}P\" pidlog\nCustomLog \"{r}/access_log\" pidlog"
+        "LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b pid=%{{pid}}P port=%p\" pidlog\nCustomLog \"{r}/access_log\" pidlog"
     )
     .unwrap();
     writeln!(c, "LoadModule wsgi_module {}", spec.module.so_path().display()).unwrap();
@@ -512,11 +512,17 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // The parent notices a crashed child about once a second: let that line land.
+            std::thread::sleep(Duration::from_millis(1200));
             eprintln!(
                 "--- error_log of the server on port {} ({:?}) ---\n{}",
                 self.port,
                 self.spec.module,
                 self.error_log()
+            );
+            eprintln!(
+                "--- access_log ---\n{}",
+                read_to_string_lossy(&self.root.path().join("access_log"))
             );
         }
         self.stop();
