@@ -13,7 +13,9 @@
 //!   framed response ([`protocol`]) into Apache's output filters.
 
 pub mod client;
+pub mod monitor;
 pub mod process;
 pub mod protocol;
+pub mod state;
 pub mod supervisor;
 pub mod worker;

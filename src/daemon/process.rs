@@ -2,89 +2,17 @@
 //! user, start Python, serve requests on worker threads, and leave when told to or when
 //! a recycling limit is reached.
 
-use std::collections::{HashMap, VecDeque};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::state::State;
 use super::supervisor::{Generation, Group};
 use crate::apache::log::{self, Level};
 use crate::ffi;
 use crate::python::interpreter::{self, Settings};
 use crate::python::module::ProcessFacts;
-
-/// Shared by the worker threads of this process.
-pub struct State {
-    pub group: Arc<Group>,
-    pub generation: Arc<Generation>,
-    pub facts: ProcessFacts,
-    pub server: *mut ffi::server_rec,
-    /// Set when the process should stop accepting and exit.
-    pub stopping: AtomicBool,
-    /// Requests being served now.
-    pub active: AtomicUsize,
-    /// Requests served so far (for `maximum-requests`).
-    pub served: AtomicU32,
-    /// The dispatcher's epoll instance (listener and idle connections).
-    pub epoll: RawFd,
-    /// Idle connections, by descriptor, while they sit in the epoll set.
-    pub idle: Mutex<HashMap<RawFd, UnixStream>>,
-    /// Connections with a request waiting for a worker.
-    pub ready: Mutex<VecDeque<UnixStream>>,
-    pub ready_signal: Condvar,
-}
-
-impl State {
-    /// Hands a connection with a waiting request to the workers.
-    pub fn queue(&self, stream: UnixStream) {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner()).push_back(stream);
-        self.ready_signal.notify_one();
-    }
-
-    /// The next connection to serve; `None` once the process is stopping and nothing is
-    /// left.
-    pub fn next_ready(&self) -> Option<UnixStream> {
-        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            // Connections already accepted are served even while stopping: dropping one
-            // would fail a request the Apache child cannot tell apart from a crash.
-            if let Some(stream) = ready.pop_front() {
-                return Some(stream);
-            }
-            if self.stopping.load(Ordering::Acquire) {
-                return None;
-            }
-            ready = self
-                .ready_signal
-                .wait_timeout(ready, Duration::from_millis(200))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    /// Returns a connection to the dispatcher to wait for its next request.
-    pub fn park(&self, stream: UnixStream) {
-        let fd = stream.as_raw_fd();
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).insert(fd, stream);
-        let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
-            u64: fd as u64,
-        };
-        // SAFETY: adds a connection we own (kept in `idle`) to our epoll instance.
-        if unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_ADD, fd, &mut event) } != 0 {
-            self.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd);
-        }
-    }
-}
-
-// SAFETY: `server` points to the main server_rec, which lives (unchanged) for the whole
-// life of the process; the log functions only read it.
-unsafe impl Send for State {}
-// SAFETY: as above; everything else is atomics or immutable.
-unsafe impl Sync for State {}
 
 fn fail(server: *mut ffi::server_rec, msg: &str) -> ! {
     log::server(server, Level::Crit, msg);
@@ -333,20 +261,7 @@ fn serve(
     );
     super::worker::preload(group, server);
 
-    let state = Arc::new(State {
-        group: group.clone(),
-        generation: generation.clone(),
-        facts,
-        server,
-        stopping: AtomicBool::new(false),
-        active: AtomicUsize::new(0),
-        served: AtomicU32::new(0),
-        // SAFETY: creates an epoll instance owned by this process.
-        epoll: unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
-        idle: Mutex::new(HashMap::new()),
-        ready: Mutex::new(VecDeque::new()),
-        ready_signal: Condvar::new(),
-    });
+    let state = Arc::new(State::new(group.clone(), generation.clone(), facts, server));
     let signals = stop_signals();
     // SAFETY: blocks the stop signals in this thread before any worker exists, so every
     // worker inherits the mask and only `sigtimedwait` below receives them.
@@ -361,20 +276,30 @@ fn serve(
             &format!("WSGI daemon group '{}': cannot start the dispatcher thread: {e}", def.name),
         );
     }
-    for _ in 0..def.threads {
+    for slot in 0..def.threads as usize {
         let state = state.clone();
         let mut builder = std::thread::Builder::new().name(format!("wsgi:{}", def.name));
         if let Some(size) = def.stack_size {
             builder = builder.stack_size(size as usize);
         }
-        if let Err(e) = builder.spawn(move || super::worker::work_loop(&state)) {
+        if let Err(e) = builder.spawn(move || super::worker::work_loop(&state, slot)) {
             fail(
                 server,
                 &format!("WSGI daemon group '{}': cannot start a worker thread: {e}", def.name),
             );
         }
     }
-    let reason = wait_for_stop(&state, &signals);
+    let monitor = state.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("wsgi:{}:monitor", def.name))
+        .spawn(move || super::monitor::run(&monitor));
+    if let Err(e) = spawned {
+        fail(
+            server,
+            &format!("WSGI daemon group '{}': cannot start the monitor thread: {e}", def.name),
+        );
+    }
+    let (reason, forced) = wait_for_stop(&state, &signals);
     log::server(
         server,
         Level::Info,
@@ -384,24 +309,27 @@ fn serve(
             std::process::id()
         ),
     );
-    state.stopping.store(true, Ordering::Release);
-    let deadline = Instant::now() + def.graceful_timeout.max(Duration::from_secs(1));
+    // A stuck process (request-timeout) gets shutdown-timeout to finish what it holds;
+    // a recycle waits up to graceful-timeout for its requests.
+    let grace = if forced { def.shutdown_timeout } else { def.graceful_timeout };
+    let deadline = Instant::now() + grace.max(Duration::from_secs(1));
     while state.active.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-/// Blocks until a stop signal arrives or a worker asks the process to stop.
-fn wait_for_stop(state: &State, signals: &libc::sigset_t) -> String {
+/// Blocks until a stop signal arrives or a thread asks the process to stop; returns the
+/// reason and whether the stop is forced.
+fn wait_for_stop(state: &State, signals: &libc::sigset_t) -> (String, bool) {
     loop {
-        if state.stopping.load(Ordering::Acquire) {
-            return format!("maximum-requests={} reached", state.group.def.maximum_requests);
+        if let Some(reason) = state.stop_reason() {
+            return reason;
         }
         let timeout = libc::timespec { tv_sec: 0, tv_nsec: 200_000_000 };
         // SAFETY: waits for one of the blocked stop signals with a timeout.
         let sig = unsafe { libc::sigtimedwait(signals, std::ptr::null_mut(), &timeout) };
         if sig > 0 {
-            return format!("signal {sig}");
+            state.stop(format!("signal {sig}"), false);
         }
     }
 }

@@ -7,8 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::process::State;
 use super::protocol::{self, Kind, RequestFrame};
+use super::state::{Busy, State};
 use super::supervisor::Group;
 use crate::apache::log::{Level, Target};
 use crate::environ;
@@ -97,19 +97,22 @@ fn accept_all(state: &State, listener: i32) {
     }
 }
 
-/// A worker thread: serves queued connections until the process stops.
-pub fn work_loop(state: &State) {
+/// A worker thread (number `slot`): serves queued connections until the process stops.
+pub fn work_loop(state: &State, slot: usize) {
     let max = state.group.def.maximum_requests;
     while let Some(stream) = state.next_ready() {
         state.active.fetch_add(1, Ordering::AcqRel);
-        let keep = serve(state, &stream);
+        state.touch();
+        let keep = serve(state, &stream, slot);
+        *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = None;
         state.active.fetch_sub(1, Ordering::AcqRel);
+        state.touch();
         if !keep {
             continue;
         }
         let served = state.served.fetch_add(1, Ordering::AcqRel) + 1;
         if max > 0 && served >= max {
-            state.stopping.store(true, Ordering::Release);
+            state.stop(format!("maximum-requests={max} reached"), false);
         }
         if !state.stopping.load(Ordering::Acquire) {
             state.park(stream);
@@ -124,7 +127,7 @@ fn io_timeout(group: &Group) -> Option<Duration> {
 
 /// Serves the next request on a connection. False when there was none (the Apache child
 /// closed it) or it was refused.
-fn serve(state: &State, stream: &UnixStream) -> bool {
+fn serve(state: &State, stream: &UnixStream, slot: usize) -> bool {
     let mut stream = stream;
     let log = Target::Server(state.server);
     let _ = stream.set_read_timeout(io_timeout(&state.group));
@@ -161,6 +164,19 @@ fn serve(state: &State, stream: &UnixStream) -> bool {
         return false;
     }
     frame.keys.daemon_start = environ::now();
+    if let Ok(connection) = stream.try_clone() {
+        let uri = frame
+            .cgi
+            .iter()
+            .find(|(k, _)| k == "REQUEST_URI")
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+        *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
+            since: std::time::Instant::now(),
+            thread: crate::python::thread_ident(),
+            uri: uri.unwrap_or_default(),
+            connection,
+        });
+    }
     let mtime = std::fs::metadata(&frame.script)
         .and_then(|m| m.modified())
         .ok()
