@@ -158,6 +158,18 @@ fn serve(state: &State, stream: &UnixStream, slot: usize) -> bool {
             return false;
         }
     };
+    let mtime = std::fs::metadata(&frame.script)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_micros() as i64);
+    // A changed script restarts the process (as in mod_wsgi) instead of reloading in
+    // place: the request is not taken, so the Apache child sends it again and it lands
+    // on a fresh process.
+    if frame.reload && script::loaded_mtime(&frame.script).is_some_and(|loaded| loaded != mtime) {
+        state.stop(format!("script '{}' changed", frame.script), false);
+        return false;
+    }
     if protocol::write_frame(&mut stream, Kind::Accepted, &std::process::id().to_be_bytes())
         .is_err()
     {
@@ -177,11 +189,6 @@ fn serve(state: &State, stream: &UnixStream, slot: usize) -> bool {
             connection,
         });
     }
-    let mtime = std::fs::metadata(&frame.script)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64);
     let Ok(reader) = stream.try_clone() else { return false };
     let cgi_pairs = std::mem::take(&mut frame.cgi);
     let mut cgi = |emit: &mut dyn FnMut(&str, &[u8])| {

@@ -14,6 +14,23 @@ use pyo3::types::{PyDict, PyModule};
 /// Serialises script loading across threads (taken attached, waiting detached).
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
+/// The modification time each script had when this process last executed it.
+static LOADED: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+
+/// The modification time `path` had when this process executed it, if it did.
+pub fn loaded_mtime(path: &str) -> Option<i64> {
+    let loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    loaded.iter().find(|(p, _)| p == path).map(|&(_, mtime)| mtime)
+}
+
+fn record_loaded(path: &str, mtime: i64) {
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    match loaded.iter_mut().find(|(p, _)| p == path) {
+        Some(entry) => entry.1 = mtime,
+        None => loaded.push((path.to_owned(), mtime)),
+    }
+}
+
 /// The module name mod_wsgi gives the script at `path`.
 pub fn module_name(path: &str) -> String {
     let digest = Md5::digest(path.as_bytes());
@@ -84,6 +101,7 @@ pub fn load<'py>(
         let _ = modules.del_item(&name);
         return Err(e);
     }
+    record_loaded(path, mtime);
     Ok(module)
 }
 
