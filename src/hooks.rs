@@ -134,7 +134,6 @@ pub unsafe extern "C" fn directive(
             let server = &*cmd.server;
             let site = CallSite {
                 in_virtual_host: server.is_virtual != 0,
-                in_directory: !cmd.path.is_null(),
                 server_name: (!server.server_hostname.is_null())
                     .then(|| crate::apache::c_str(server.server_hostname).into_owned()),
             };

@@ -28,12 +28,6 @@ impl Request {
         unsafe { &*self.0 }
     }
 
-    fn rec_mut(&self) -> &mut ffi::request_rec {
-        // SAFETY: as in `rec`; Apache gives the hook exclusive use of its request, and no
-        // other reference to the record is held across this call.
-        unsafe { &mut *self.0 }
-    }
-
     pub fn pool(&self) -> *mut ffi::apr_pool_t {
         self.rec().pool
     }
@@ -127,11 +121,6 @@ impl Request {
         unsafe { Table::from_raw(self.rec().headers_out) }
     }
 
-    pub fn err_headers_out(&self) -> Table {
-        // SAFETY: as in `headers_in`.
-        unsafe { Table::from_raw(self.rec().err_headers_out) }
-    }
-
     pub fn subprocess_env(&self) -> Table {
         // SAFETY: as in `headers_in`.
         unsafe { Table::from_raw(self.rec().subprocess_env) }
@@ -159,19 +148,24 @@ impl Request {
     }
 
     pub fn set_filename(&self, name: &[u8]) {
-        // SAFETY: the copy lives in the request pool, as long as the request.
-        self.rec_mut().filename = unsafe { super::pool::pstrdup(self.pool(), name) };
+        // SAFETY: the request is live and the hook has exclusive use of it; the copy lives
+        // in the request pool, as long as the request.
+        unsafe { (*self.0).filename = super::pool::pstrdup(self.pool(), name) };
     }
 
     pub fn set_handler(&self, handler: &'static CStr) {
-        self.rec_mut().handler = handler.as_ptr();
+        // SAFETY: the request is live and the hook has exclusive use of it; the handler
+        // name is static.
+        unsafe { (*self.0).handler = handler.as_ptr() };
     }
 
     pub fn set_status(&self, status: u16, status_line: &[u8]) {
-        let rec = self.rec_mut();
-        rec.status = i32::from(status);
-        // SAFETY: the copy lives in the request pool.
-        rec.status_line = unsafe { super::pool::pstrdup(self.pool(), status_line) };
+        // SAFETY: the request is live and the hook has exclusive use of it; the status
+        // line is copied into the request pool.
+        unsafe {
+            (*self.0).status = i32::from(status);
+            (*self.0).status_line = super::pool::pstrdup(self.pool(), status_line);
+        }
     }
 
     pub fn set_content_type(&self, value: &[u8]) {
@@ -183,12 +177,6 @@ impl Request {
     pub fn close_connection(&self) {
         // SAFETY: the connection outlives the request.
         unsafe { (*self.connection()).keepalive = ffi::ap_conn_keepalive_e_AP_CONN_CLOSE };
-    }
-
-    /// Whether the client has gone away.
-    pub fn client_aborted(&self) -> bool {
-        // SAFETY: the connection outlives the request.
-        unsafe { (*self.connection()).aborted != 0 }
     }
 
     /// Client port of the connection.

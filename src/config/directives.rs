@@ -169,6 +169,7 @@ pub const DIRECTIVES: &[Directive] = &[
 
 /// The index in [`DIRECTIVES`] of the directive called `name` (any letter case, as Apache
 /// matches).
+#[cfg(test)]
 pub fn find(name: &str) -> Option<usize> {
     DIRECTIVES.iter().position(|d| d.name.to_bytes().eq_ignore_ascii_case(name.as_bytes()))
 }
@@ -224,11 +225,8 @@ pub(crate) mod testing {
     impl Fixture {
         /// A fixture whose lines sit inside a `<VirtualHost>` with this `ServerName`.
         pub fn in_vhost(server_name: &str) -> Self {
-            let site = CallSite {
-                in_virtual_host: true,
-                in_directory: false,
-                server_name: Some(server_name.to_string()),
-            };
+            let site =
+                CallSite { in_virtual_host: true, server_name: Some(server_name.to_string()) };
             Self { site, ..Self::default() }
         }
 

@@ -30,11 +30,9 @@ mod registry;
 pub mod server;
 pub mod values;
 
-pub use alias::{AliasOptions, AliasPattern, ScriptAlias, Translation};
 pub use daemon::DaemonProcess;
-pub use dir::{DirConfig, HandlerScript, MapHeadToGet, ScriptRef};
-pub use proxy::TrustedProxy;
-pub use server::{AcceptMutex, HashSeed, ImportScript, ServerConfig};
+pub use dir::{DirConfig, MapHeadToGet};
+pub use server::{HashSeed, ImportScript, ServerConfig};
 
 /// Where a directive may be used. The glue maps it to Apache's `req_override` bits:
 /// `Global` is `RSRC_CONF` plus an `ap_check_cmd_context(GLOBAL_ONLY)` check,
@@ -60,8 +58,6 @@ pub enum Context {
 pub struct CallSite {
     /// Inside `<VirtualHost>`.
     pub in_virtual_host: bool,
-    /// Inside `<Directory>`, `<Location>`, `<Files>` or `.htaccess`.
-    pub in_directory: bool,
     /// `ServerName` of the enclosing server, if set by this point; decides which servers may
     /// use a daemon group defined in a virtual host.
     pub server_name: Option<String>,

@@ -156,18 +156,13 @@ impl ServerConfig {
     }
 
     /// The socket prefix as typed, or `<runtime_dir>/wsgi` when unset. `runtime_dir` is
-    /// Apache's `DEFAULT_REL_RUNTIMEDIR` (`logs` upstream, `/var/run/apache2` on Debian); the
-    /// caller still resolves a relative result against ServerRoot.
+    /// Apache's runtime directory (`DefaultRuntimeDir`); the caller still resolves a
+    /// relative result against ServerRoot.
     pub fn socket_prefix(&self, runtime_dir: &str) -> String {
         match &self.socket_prefix {
             Some(prefix) => prefix.clone(),
             None => format!("{runtime_dir}/wsgi"),
         }
-    }
-
-    /// Finds a daemon process group defined in this server by name.
-    pub fn daemon_process(&self, name: &str) -> Option<&DaemonProcess> {
-        self.daemon_processes.iter().find(|d| d.name == name)
     }
 }
 

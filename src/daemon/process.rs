@@ -261,7 +261,7 @@ fn serve(
     );
     super::worker::preload(group, server);
 
-    let state = Arc::new(State::new(group.clone(), generation.clone(), facts, server));
+    let state = Arc::new(State::new(group.clone(), generation.clone(), server));
     let signals = stop_signals();
     // SAFETY: blocks the stop signals in this thread before any worker exists, so every
     // worker inherits the mask and only `sigtimedwait` below receives them.

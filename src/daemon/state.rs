@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use super::supervisor::{Generation, Group};
 use crate::ffi;
-use crate::python::module::ProcessFacts;
 
 /// The request a worker thread is serving.
 pub struct Busy {
@@ -27,7 +26,6 @@ pub struct Busy {
 pub struct State {
     pub group: Arc<Group>,
     pub generation: Arc<Generation>,
-    pub facts: ProcessFacts,
     pub server: *mut ffi::server_rec,
     /// Set when the process should stop accepting and exit.
     pub stopping: AtomicBool,
@@ -55,14 +53,12 @@ impl State {
     pub fn new(
         group: Arc<Group>,
         generation: Arc<Generation>,
-        facts: ProcessFacts,
         server: *mut ffi::server_rec,
     ) -> State {
         let threads = group.def.threads as usize;
         State {
             group,
             generation,
-            facts,
             server,
             stopping: AtomicBool::new(false),
             reason: Mutex::new(None),

@@ -34,11 +34,6 @@ pub fn generation() -> Option<Arc<Generation>> {
     GENERATION.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// Looks up a group by name.
-pub fn group(name: &str) -> Option<Arc<Group>> {
-    generation()?.groups.iter().find(|g| g.def.name == name).cloned()
-}
-
 fn random_secret() -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut secret = vec![0u8; super::protocol::SECRET_LEN];
@@ -255,14 +250,10 @@ pub unsafe fn start(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Res
     let apache_uid = unsafe { (*std::ptr::addr_of!(ffi::ap_unixd_config)).user_id };
     let mut groups = Vec::new();
     for (index, def) in defs.into_iter().enumerate() {
-        let prefix = match &main.socket_prefix {
-            Some(p) => p.clone(),
-            // SAFETY: the runtime directory helper copies into the configuration pool.
-            None => unsafe {
-                crate::apache::c_str(ffi::ap_runtime_dir_relative(pconf, c"wsgi".as_ptr()))
-                    .into_owned()
-            },
-        };
+        // SAFETY: the runtime directory helper copies into the configuration pool.
+        let runtime_dir =
+            unsafe { crate::apache::c_str(ffi::ap_runtime_dir_relative(pconf, c"".as_ptr())) };
+        let prefix = main.socket_prefix(runtime_dir.trim_end_matches('/'));
         // SAFETY: resolves a relative prefix against ServerRoot, into the pool.
         let prefix = unsafe {
             crate::apache::c_str(ffi::ap_server_root_relative(pconf, pool::pstr(pconf, &prefix)))

@@ -27,6 +27,9 @@ pub enum Outcome {
     Failed(u16),
 }
 
+/// Emits every CGI variable of a request, one `(key, value)` at a time.
+pub type CgiSource<'a> = dyn FnMut(&mut dyn FnMut(&str, &[u8])) + 'a;
+
 /// Everything one application call needs.
 pub struct Call<'a> {
     /// Path of the WSGI script file.
@@ -38,7 +41,7 @@ pub struct Call<'a> {
     /// The values of the `wsgi.*` and `mod_wsgi.*` keys.
     pub keys: &'a RequestKeys,
     /// Emits every CGI variable of the request.
-    pub cgi: &'a mut dyn FnMut(&mut dyn FnMut(&str, &[u8])),
+    pub cgi: &'a mut CgiSource<'a>,
     /// A HEAD request: Apache drops the body, so a short body is no error.
     pub header_only: bool,
     /// Where messages about this request go.

@@ -41,7 +41,7 @@ pub fn detach<T>(py: Python<'_>, f: impl FnOnce() -> T) -> T {
 /// The Python thread identifier of the calling thread (`threading.get_ident()`).
 pub fn thread_ident() -> u64 {
     // SAFETY: PyThread_get_thread_ident only reads the OS thread id.
-    u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() })
+    unsafe { pyo3::ffi::PyThread_get_thread_ident() as u64 }
 }
 
 /// Logs a Python exception: one line saying what failed where, then the traceback.

@@ -190,7 +190,7 @@ mod tests {
     fn daemon_process_records_site_and_refuses_duplicates() {
         let mut f = Fixture::in_vhost("t3.example");
         f.run("WSGIDaemonProcess t3-app processes=2 home='/srv/my app'").unwrap();
-        let d = f.server.daemon_process("t3-app").unwrap();
+        let d = f.server.daemon_processes.iter().find(|d| d.name == "t3-app").unwrap();
         assert_eq!((d.processes, d.multiprocess, d.in_virtual_host), (2, true, true));
         assert_eq!(d.home.as_deref(), Some("/srv/my app"));
         assert_eq!(d.server_name.as_deref(), Some("t3.example"));
