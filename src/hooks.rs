@@ -292,6 +292,9 @@ pub(crate) unsafe fn preloads(s: *mut ffi::server_rec, process_group: &str) -> V
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     guard("child_init", (), || {
         let facts = PROCESS.get_or_init(process_facts);
+        // The secret lives on in this child's memory; applications must not find it in
+        // their environment. (The child is still single-threaded here.)
+        std::env::remove_var(crate::daemon::supervisor::SECRET_ENV);
         // SAFETY: `s` is the main server, configured by create_server_config.
         let server = unsafe { server_config(s) };
         if server.restrict_embedded {

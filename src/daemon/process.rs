@@ -157,6 +157,7 @@ fn shed_apache(own: &Group, generation: &Generation) {
         libc::sigemptyset(&mut none);
         libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         ffi::ap_close_listeners();
+        std::env::remove_var(super::supervisor::SECRET_ENV);
         for group in &generation.groups {
             if group.def.name != own.def.name {
                 libc::close(group.listener);

@@ -34,11 +34,41 @@ pub fn generation() -> Option<Arc<Generation>> {
     GENERATION.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-fn random_secret() -> std::io::Result<Vec<u8>> {
+/// Where Apache's parent keeps the secret between generations. The environment
+/// survives the module being unloaded and loaded again on every restart, which statics
+/// do not; daemons and Apache's children remove it before Python starts.
+pub const SECRET_ENV: &str = "MOD_WSGI_RS_SECRET";
+
+/// The secret that proves a connection comes from this Apache: made once per parent
+/// process and kept across graceful restarts, so an old child still finishing its
+/// requests can talk to the new generation's daemons on the same socket path.
+fn parent_secret() -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    let from_env = std::env::var(SECRET_ENV).ok().and_then(|hex| {
+        (hex.len() == 2 * super::protocol::SECRET_LEN)
+            .then(|| {
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .flatten()
+    });
+    if let Some(secret) = from_env {
+        return Ok(secret);
+    }
     let mut secret = vec![0u8; super::protocol::SECRET_LEN];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
+    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    // Apache's parent is single-threaded while it reads its configuration.
+    std::env::set_var(SECRET_ENV, hex);
     Ok(secret)
+}
+
+/// A short file-name-safe tag for a group name (names may hold `/` or `:`).
+fn socket_tag(name: &str) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(name.as_bytes())[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Resolves `user=`/`socket-user=` style names (`name` or `#uid`) to a uid.
@@ -242,14 +272,13 @@ pub unsafe fn start(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Res
     if defs.is_empty() {
         return Ok(());
     }
-    let secret = random_secret().map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    let secret = parent_secret().map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
     // SAFETY: s is the main server.
     let main = unsafe { crate::hooks::server_config(s) };
-    let tag: String = secret[..4].iter().map(|b| format!("{b:02x}")).collect();
     // SAFETY: ap_unixd_config is filled by mod_unixd while reading the configuration.
     let apache_uid = unsafe { (*std::ptr::addr_of!(ffi::ap_unixd_config)).user_id };
     let mut groups = Vec::new();
-    for (index, def) in defs.into_iter().enumerate() {
+    for def in defs {
         // SAFETY: the runtime directory helper copies into the configuration pool.
         let runtime_dir =
             unsafe { crate::apache::c_str(ffi::ap_runtime_dir_relative(pconf, c"".as_ptr())) };
@@ -259,7 +288,9 @@ pub unsafe fn start(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Res
             crate::apache::c_str(ffi::ap_server_root_relative(pconf, pool::pstr(pconf, &prefix)))
                 .into_owned()
         };
-        let socket_path = format!("{prefix}.{}.{tag}.{index}.sock", std::process::id());
+        // The same path in every generation (mod_wsgi's `WSGISocketRotation Off`): old
+        // children finishing after a graceful restart reach the new daemons.
+        let socket_path = format!("{prefix}.{}.{}.sock", std::process::id(), socket_tag(&def.name));
         let owner = match &def.socket_user {
             Some(user) => lookup_uid(user).ok_or_else(|| {
                 format!("WSGIDaemonProcess {}: unknown socket-user '{user}'", def.name)
