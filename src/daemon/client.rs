@@ -161,6 +161,7 @@ fn exchange(
     let mut payload = Vec::new();
     let mut block = Vec::new();
     let mut queued = 0;
+    let mut unflushed = 0;
     let daemon = |pid: Option<u32>| {
         pid.map_or_else(|| format!("of group '{name}'"), |p| format!("{p} of group '{name}'"))
     };
@@ -208,6 +209,10 @@ fn exchange(
                     continue; // The read below reports what happened to the daemon.
                 }
             }
+            Kind::Head if payload.len() > group.def.header_buffer_size as usize => {
+                log::request(r, Level::Error, &format!("WSGI daemon process {} sent response headers for '{uri}' of {} bytes, more than header-buffer-size={}", daemon(pid), payload.len(), group.def.header_buffer_size));
+                return Exchange::Done(ffi::HTTP_INTERNAL_SERVER_ERROR as i32, false);
+            }
             Kind::Head if !response.head_sent() => {
                 let checked = protocol::decode_head(&payload).map_err(|e| e.to_string()).and_then(
                     |(status, headers)| {
@@ -233,8 +238,15 @@ fn exchange(
                 // one piece with a Content-Length, as in embedded mode.
                 output.copy(&payload);
                 queued += payload.len();
+                unflushed += payload.len();
                 if queued >= PASS_THRESHOLD {
                     queued = 0;
+                    // response-buffer-size: a daemon that never flushes still gets its
+                    // output pushed to the client now and then.
+                    if unflushed >= group.def.response_buffer_size as usize {
+                        unflushed = 0;
+                        output.flush();
+                    }
                     if output.pass().is_err() {
                         return Exchange::Done(ffi::OK as i32, false); // The client is gone; closing tells the daemon.
                     }
@@ -242,6 +254,7 @@ fn exchange(
             }
             Kind::Flush if response.head_sent() => {
                 queued = 0;
+                unflushed = 0;
                 output.flush();
                 if output.pass().is_err() {
                     return Exchange::Done(ffi::OK as i32, false);

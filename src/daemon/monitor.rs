@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use super::protocol::{self, Kind};
 use super::state::State;
 use crate::apache::log::{self, Level};
-use crate::python::thread_state;
+use crate::python::{script, thread_state};
 
 /// How often the monitor looks.
 const TICK: Duration = Duration::from_millis(250);
@@ -97,6 +97,17 @@ pub fn run(state: &Arc<State>) {
                 format!("inactivity-timeout ({}s) reached", def.inactivity_timeout.as_secs_f64()),
                 false,
             );
+            return;
+        }
+        let requests_came =
+            state.served.load(Ordering::Acquire) > 0 || state.active.load(Ordering::Acquire) > 0;
+        if !def.startup_timeout.is_zero()
+            && requests_came
+            && !script::any_loaded()
+            && state.started.elapsed() > def.startup_timeout
+        {
+            log::server(state.server, Level::Error, &format!("Daemon process {pid} of WSGI group '{name}': no WSGI script loaded within startup-timeout={}s; restarting the process", def.startup_timeout.as_secs_f64()));
+            state.stop("startup-timeout reached".into(), true);
             return;
         }
         if !def.restart_interval.is_zero() && state.started.elapsed() > def.restart_interval {

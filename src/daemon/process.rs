@@ -129,7 +129,9 @@ fn stop_signals() -> libc::sigset_t {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2] {
+        for sig in
+            [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1, libc::SIGUSR2, libc::SIGXCPU]
+        {
             libc::sigaddset(&mut set, sig);
         }
         set
@@ -329,7 +331,12 @@ fn wait_for_stop(state: &State, signals: &libc::sigset_t) -> (String, bool) {
         let timeout = libc::timespec { tv_sec: 0, tv_nsec: 200_000_000 };
         // SAFETY: waits for one of the blocked stop signals with a timeout.
         let sig = unsafe { libc::sigtimedwait(signals, std::ptr::null_mut(), &timeout) };
-        if sig > 0 {
+        if sig == libc::SIGXCPU {
+            state.stop(
+                format!("cpu-time-limit ({}s) reached", state.group.def.cpu_time_limit),
+                false,
+            );
+        } else if sig > 0 {
             state.stop(format!("signal {sig}"), false);
         }
     }
@@ -344,7 +351,10 @@ fn set_limits(def: &crate::config::DaemonProcess) {
     ];
     for (resource, value) in limits {
         if value > 0 {
-            let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
+            // The soft limit is what the daemon reacts to (SIGXCPU: a graceful restart);
+            // the hard limit leaves room for that restart before the kernel steps in.
+            let hard = if resource == libc::RLIMIT_CPU { value + 60 } else { value };
+            let limit = libc::rlimit { rlim_cur: value, rlim_max: hard };
             // SAFETY: sets a resource limit of this process.
             unsafe { libc::setrlimit(resource, &limit) };
         }

@@ -45,7 +45,7 @@ pub struct State {
     /// Idle connections, by descriptor, while they sit in the epoll set.
     pub idle: Mutex<HashMap<RawFd, UnixStream>>,
     /// Connections with a request waiting for a worker.
-    pub ready: Mutex<VecDeque<UnixStream>>,
+    pub ready: Mutex<VecDeque<(UnixStream, Instant)>>,
     pub ready_signal: Condvar,
 }
 
@@ -93,19 +93,19 @@ impl State {
 
     /// Hands a connection with a waiting request to the workers.
     pub fn queue(&self, stream: UnixStream) {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner()).push_back(stream);
+        self.ready.lock().unwrap_or_else(|e| e.into_inner()).push_back((stream, Instant::now()));
         self.ready_signal.notify_one();
     }
 
-    /// The next connection to serve; `None` once the process is stopping and nothing is
+    /// The next connection to serve, with when it was queued; `None` once the process is stopping and nothing is
     /// left.
-    pub fn next_ready(&self) -> Option<UnixStream> {
+    pub fn next_ready(&self) -> Option<(UnixStream, Instant)> {
         let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             // Connections already accepted are served even while stopping: dropping one
             // would fail a request the Apache child cannot tell apart from a crash.
-            if let Some(stream) = ready.pop_front() {
-                return Some(stream);
+            if let Some(next) = ready.pop_front() {
+                return Some(next);
             }
             if self.stopping.load(Ordering::Acquire) {
                 return None;

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::protocol::{self, Kind, RequestFrame};
 use super::state::{Busy, State};
@@ -100,10 +100,10 @@ fn accept_all(state: &State, listener: i32) {
 /// A worker thread (number `slot`): serves queued connections until the process stops.
 pub fn work_loop(state: &State, slot: usize) {
     let max = state.group.def.maximum_requests;
-    while let Some(stream) = state.next_ready() {
+    while let Some((stream, queued_at)) = state.next_ready() {
         state.active.fetch_add(1, Ordering::AcqRel);
         state.touch();
-        let keep = serve(state, &stream, slot);
+        let keep = serve(state, &stream, slot, queued_at);
         *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = None;
         state.active.fetch_sub(1, Ordering::AcqRel);
         state.touch();
@@ -127,7 +127,7 @@ fn io_timeout(group: &Group) -> Option<Duration> {
 
 /// Serves the next request on a connection. False when there was none (the Apache child
 /// closed it) or it was refused.
-fn serve(state: &State, stream: &UnixStream, slot: usize) -> bool {
+fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) -> bool {
     let mut stream = stream;
     let log = Target::Server(state.server);
     let _ = stream.set_read_timeout(io_timeout(&state.group));
@@ -175,17 +175,20 @@ fn serve(state: &State, stream: &UnixStream, slot: usize) -> bool {
     {
         return false;
     }
-    frame.keys.daemon_start = environ::now();
+    let now = environ::now();
+    let waited = queued_at.elapsed();
+    frame.keys.queue_start = now - waited.as_secs_f64();
+    frame.keys.daemon_start = now;
+    let queue_timeout = state.group.def.queue_timeout;
+    if !queue_timeout.is_zero() && waited > queue_timeout {
+        log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {:.1}s for a free thread, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), waited.as_secs_f64(), queue_timeout.as_secs_f64()));
+        return protocol::write_frame(&mut stream, Kind::Fail, &504u16.to_be_bytes()).is_ok();
+    }
     if let Ok(connection) = stream.try_clone() {
-        let uri = frame
-            .cgi
-            .iter()
-            .find(|(k, _)| k == "REQUEST_URI")
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
         *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
             since: std::time::Instant::now(),
             thread: crate::python::thread_ident(),
-            uri: uri.unwrap_or_default(),
+            uri: request_uri(&frame),
             connection,
         });
     }
@@ -217,6 +220,16 @@ fn serve(state: &State, stream: &UnixStream, slot: usize) -> bool {
         }
         Outcome::Sent => true,
     }
+}
+
+/// The request's URI as the client sent it, for log lines.
+fn request_uri(frame: &RequestFrame) -> String {
+    frame
+        .cgi
+        .iter()
+        .find(|(k, _)| k == "REQUEST_URI")
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .unwrap_or_default()
 }
 
 /// The request body, pulled from the Apache child one `Read` at a time.

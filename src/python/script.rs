@@ -23,6 +23,11 @@ pub fn loaded_mtime(path: &str) -> Option<i64> {
     loaded.iter().find(|(p, _)| p == path).map(|&(_, mtime)| mtime)
 }
 
+/// Whether this process has executed any script successfully.
+pub fn any_loaded() -> bool {
+    !LOADED.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+}
+
 fn record_loaded(path: &str, mtime: i64) {
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     match loaded.iter_mut().find(|(p, _)| p == path) {
