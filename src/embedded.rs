@@ -173,11 +173,11 @@ pub fn handle(
         header_only: request.header_only(),
         log: Target::Request(request.as_ptr()),
     };
-    let outcome = thread_state::attach(|py| {
+    let finished = thread_state::attach(|py| {
         let errors = LogStream::for_request(request.as_ptr(), request.server());
         call.run(py, Box::new(Body(request)), Box::new(Output::new(request)), errors)
     });
-    match outcome {
+    match finished.send_rest() {
         Outcome::Sent => ffi::OK as i32,
         Outcome::Failed(status) => i32::from(status),
     }

@@ -20,6 +20,8 @@ pub trait ResponseSink {
     fn head(&mut self, head: &Head);
     /// Queues body bytes. The caller keeps `data` alive until the next `pass` returns.
     fn data(&mut self, data: &[u8]);
+    /// Queues a copy of body bytes: the caller may drop `data` at once.
+    fn copy(&mut self, data: &[u8]);
     /// Queues `len` bytes of the open file `fd` from `offset`; the caller keeps `fd` open
     /// until the next `pass` returns.
     fn file(&mut self, fd: i32, offset: i64, len: u64) -> std::io::Result<()>;

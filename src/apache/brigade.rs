@@ -31,19 +31,6 @@ impl Output {
         unsafe { (*self.request.connection()).bucket_alloc }
     }
 
-    /// Appends a copy of `data`, so the caller's buffer may be reused before `pass`.
-    pub fn copy(&mut self, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        // SAFETY: with no free function, a heap bucket copies `data` into memory from
-        // the connection's allocator and owns it.
-        let b = unsafe {
-            ffi::apr_bucket_heap_create(data.as_ptr().cast(), data.len(), None, self.alloc())
-        };
-        self.append(b);
-    }
-
     fn append(&mut self, bucket: *mut ffi::apr_bucket) {
         // SAFETY: `bucket` was just created from this connection's allocator.
         unsafe { ffi::wsgi_shim_brigade_append(self.bb, bucket) }
@@ -75,6 +62,18 @@ impl ResponseSink for Output {
         // until `pass`; filters that keep it longer copy it (setaside).
         let b = unsafe {
             ffi::apr_bucket_transient_create(data.as_ptr().cast(), data.len(), self.alloc())
+        };
+        self.append(b);
+    }
+
+    fn copy(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        // SAFETY: with no free function, a heap bucket copies `data` into memory from
+        // the connection's allocator and owns it.
+        let b = unsafe {
+            ffi::apr_bucket_heap_create(data.as_ptr().cast(), data.len(), None, self.alloc())
         };
         self.append(b);
     }

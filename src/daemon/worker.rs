@@ -214,7 +214,7 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
         let sink = Box::new(SocketSink { stream: writer, queued: Vec::new(), files: Vec::new() });
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
-    match outcome {
+    match outcome.send_rest() {
         Outcome::Failed(status) => {
             protocol::write_frame(&mut stream, Kind::Fail, &status.to_be_bytes()).is_ok()
         }
@@ -299,6 +299,10 @@ impl ResponseSink for SocketSink {
         if !data.is_empty() {
             protocol::put_frame(&mut self.queued, Kind::Data, data);
         }
+    }
+
+    fn copy(&mut self, data: &[u8]) {
+        self.data(data);
     }
 
     fn file(&mut self, fd: i32, offset: i64, len: u64) -> std::io::Result<()> {

@@ -57,6 +57,32 @@ fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     PyString::new(py, &text)
 }
 
+/// How a call ended, and the end of the response still to pass.
+#[must_use = "the rest of the response must be sent with `send_rest`"]
+pub struct Finished {
+    pub outcome: Outcome,
+    /// The sink, when the end of the response is queued but not passed yet.
+    unsent: Option<Box<dyn ResponseSink>>,
+}
+
+impl From<Outcome> for Finished {
+    fn from(outcome: Outcome) -> Self {
+        Finished { outcome, unsent: None }
+    }
+}
+
+impl Finished {
+    /// Passes what the call left queued. Call it with the GIL released: a response that
+    /// fits in memory then costs one GIL acquisition, not two.
+    pub fn send_rest(self) -> Outcome {
+        if let Some(mut sink) = self.unsent {
+            // A client gone now has its whole response queued; nothing is left to do.
+            let _ = sink.pass();
+        }
+        self.outcome
+    }
+}
+
 impl Call<'_> {
     /// Runs the application. `errors` becomes `wsgi.errors`.
     pub fn run(
@@ -65,13 +91,13 @@ impl Call<'_> {
         source: Box<dyn BodySource>,
         sink: Box<dyn ResponseSink>,
         errors: LogStream,
-    ) -> Outcome {
+    ) -> Finished {
         let module = match script::load(py, self.script, self.mtime, self.reload) {
             Ok(m) => m,
             Err(e) => {
                 let context = format!("Failed to exec Python script file '{}'", self.script);
                 log_exception(py, self.log, &context, &e);
-                return Outcome::Failed(500);
+                return Outcome::Failed(500).into();
             }
         };
         let callable = self.keys.callable_object.as_str();
@@ -83,14 +109,14 @@ impl Call<'_> {
                     self.script
                 ),
             );
-            return Outcome::Failed(500);
+            return Outcome::Failed(500).into();
         };
         let objects = Py::new(py, Input::new(source)).and_then(|input| {
             Ok((input, Py::new(py, errors)?, Py::new(py, StartResponse::new(sink))?))
         });
         let (input, errors, start) = match objects {
             Ok(o) => o,
-            Err(e) => return self.internal_error(py, "creating the WSGI objects", &e),
+            Err(e) => return self.internal_error(py, "creating the WSGI objects", &e).into(),
         };
         let outcome = match self.environ(py, &input, &errors) {
             Ok(environ) => self.call(py, &application, environ, &start, &input),
@@ -100,8 +126,8 @@ impl Call<'_> {
         // cut them loose from it.
         input.borrow_mut(py).detach_request();
         errors.get().detach_request();
-        start.borrow_mut(py).detach_request();
-        outcome
+        let unsent = start.borrow_mut(py).detach_request();
+        Finished { outcome, unsent }
     }
 
     fn internal_error(&self, py: Python<'_>, what: &str, err: &PyErr) -> Outcome {
@@ -202,7 +228,7 @@ impl Call<'_> {
                     start.abort(py);
                     return Outcome::Sent;
                 }
-                if let Err(e) = start.finish(py) {
+                if let Err(e) = start.finish() {
                     return self.app_failed(py, &mut start, input, &e);
                 }
                 if start.client_gone {
@@ -263,8 +289,8 @@ impl Call<'_> {
         }
     }
 
-    /// Sends the body. A list or tuple is sent in one pass (its items stay alive until
-    /// then); any other iterable is flushed block by block, as PEP 3333 asks.
+    /// Sends the body. A list or tuple is queued whole and sent in one pass after the
+    /// GIL is released; any other iterable is flushed block by block, as PEP 3333 asks.
     fn send_iterable(
         &self,
         py: Python<'_>,
@@ -287,7 +313,8 @@ impl Call<'_> {
             })?;
             let mut start = start.borrow_mut(py);
             if in_memory {
-                start.buffer(bytes.as_bytes())?;
+                // Copied, so the whole response can go out after the GIL is released.
+                start.buffer(bytes.as_bytes(), true)?;
             } else {
                 start.send(py, bytes.as_bytes(), true)?;
             }

@@ -19,6 +19,8 @@ pub struct StartResponse {
     pub response: Response,
     /// Set once the client has gone away; nothing more is sent.
     pub client_gone: bool,
+    /// The end of the response is queued but not yet passed (see `take_unsent`).
+    unsent: bool,
 }
 
 /// Converts a Python `str` that must be Latin-1 (PEP 3333 "native string").
@@ -61,7 +63,12 @@ fn header_list(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
 
 impl StartResponse {
     pub fn new(sink: Box<dyn ResponseSink>) -> StartResponse {
-        StartResponse { sink: Some(sink), response: Response::default(), client_gone: false }
+        StartResponse {
+            sink: Some(sink),
+            response: Response::default(),
+            client_gone: false,
+            unsent: false,
+        }
     }
 
     fn sink(&mut self) -> PyResult<&mut Box<dyn ResponseSink>> {
@@ -70,9 +77,16 @@ impl StartResponse {
             .ok_or_else(|| PyRuntimeError::new_err("start_response used after its request ended"))
     }
 
-    /// Called when the request ends: the object may outlive it in Python.
-    pub fn detach_request(&mut self) {
-        self.sink = None;
+    /// Called when the request ends: the object may outlive it in Python. Returns the
+    /// sink when the end of the response is queued but not passed yet: the caller
+    /// passes it after releasing the GIL.
+    pub fn detach_request(&mut self) -> Option<Box<dyn ResponseSink>> {
+        let sink = self.sink.take();
+        if std::mem::take(&mut self.unsent) {
+            sink
+        } else {
+            None
+        }
     }
 
     /// Hands the recorded status and headers to the sink.
@@ -83,9 +97,9 @@ impl StartResponse {
     }
 
     /// Queues a block of the body without sending it: headers first if they are still
-    /// pending, then as much of `data` as a declared Content-Length allows. The caller
-    /// keeps `data` alive until the next pass (a list the application returned does).
-    pub fn buffer(&mut self, data: &[u8]) -> PyResult<()> {
+    /// pending, then as much of `data` as a declared Content-Length allows. With `copy`
+    /// the bytes are copied; otherwise the caller keeps `data` alive until the next pass.
+    pub fn buffer(&mut self, data: &[u8], copy: bool) -> PyResult<()> {
         if self.client_gone {
             return Ok(());
         }
@@ -95,14 +109,19 @@ impl StartResponse {
         if plan.send_head {
             self.send_head()?;
         }
-        self.sink()?.data(&data[..plan.take]);
+        let sink = self.sink()?;
+        if copy {
+            sink.copy(&data[..plan.take]);
+        } else {
+            sink.data(&data[..plan.take]);
+        }
         Ok(())
     }
 
     /// Sends a block of the body and pushes it to the client before returning (PEP 3333:
     /// a server must not delay a block).
     pub fn send(&mut self, py: Python<'_>, data: &[u8], flush: bool) -> PyResult<()> {
-        self.buffer(data)?;
+        self.buffer(data, false)?;
         if flush {
             self.sink()?.flush();
         }
@@ -122,21 +141,24 @@ impl StartResponse {
         Ok(())
     }
 
-    /// Ends a successful response: sends pending headers and end-of-stream.
-    pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+    /// Ends a successful response: queues pending headers and end-of-stream, to be
+    /// passed once the GIL is released (see `detach_request`). Everything queued
+    /// before was copied or already passed, so nothing here refers to Python memory.
+    pub fn finish(&mut self) -> PyResult<()> {
         if self.response.head().is_none() {
             return Err(PyRuntimeError::new_err(
                 "the application returned without calling start_response()",
             ));
         }
         if !self.response.head_sent() {
-            self.buffer(b"")?;
+            self.buffer(b"", true)?;
         }
         if self.client_gone {
             return Ok(());
         }
         self.sink()?.end();
-        self.pass(py)
+        self.unsent = true;
+        Ok(())
     }
 
     /// Ends a response whose body broke off after the headers went out.
