@@ -9,6 +9,7 @@
 pub mod app;
 pub mod errors;
 pub mod file_wrapper;
+mod gate;
 pub mod input;
 pub mod interpreter;
 pub mod module;
@@ -33,7 +34,10 @@ pub fn detach<T>(py: Python<'_>, f: impl FnOnce() -> T) -> T {
     let f = AssertSend(f);
     let out = py.detach(move || {
         let f = f;
-        AssertSend((f.0)())
+        gate::leave();
+        let out = AssertSend((f.0)());
+        gate::enter();
+        out
     });
     out.0
 }

@@ -29,5 +29,8 @@ pub fn attach<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> R {
             pinned.set(true);
         }
     });
-    Python::attach(f)
+    super::gate::enter();
+    let out = Python::attach(f);
+    super::gate::leave();
+    out
 }
