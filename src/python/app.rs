@@ -5,6 +5,7 @@
 //! ([`crate::io`]), the CGI variables, and the facts behind the `wsgi.*` and
 //! `mod_wsgi.*` keys. What went wrong is logged here, once, with the script's name.
 
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
@@ -160,36 +161,50 @@ impl Call<'_> {
         if let Some(e) = failure {
             return Err(e);
         }
+        // Interned keys: made once per process, not per request. (Per-process pyo3
+        // statics are fine while every application runs in the main interpreter.)
         let k = self.keys;
-        env.set_item("wsgi.version", (1, 0))?;
-        env.set_item("wsgi.multithread", k.multithread)?;
-        env.set_item("wsgi.multiprocess", k.multiprocess)?;
-        env.set_item("wsgi.run_once", k.run_once)?;
-        env.set_item("wsgi.url_scheme", &k.url_scheme)?;
-        env.set_item("wsgi.input", input)?;
-        env.set_item("wsgi.errors", errors)?;
-        env.set_item("wsgi.input_terminated", true)?;
-        env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
-        env.set_item("apache.version", k.apache_version)?;
-        env.set_item("mod_wsgi.version", MOD_WSGI_VERSION)?;
-        env.set_item("mod_wsgi.process_group", &k.process_group)?;
-        env.set_item("mod_wsgi.application_group", &k.application_group)?;
-        env.set_item("mod_wsgi.callable_object", &k.callable_object)?;
-        env.set_item("mod_wsgi.request_handler", &k.request_handler)?;
-        env.set_item("mod_wsgi.handler_script", "")?;
-        env.set_item("mod_wsgi.script_reloading", if k.script_reloading { "1" } else { "0" })?;
-        env.set_item("mod_wsgi.listener_host", &k.listener_host)?;
-        env.set_item("mod_wsgi.listener_port", k.listener_port.to_string())?;
-        env.set_item("mod_wsgi.enable_sendfile", if k.enable_sendfile { "1" } else { "0" })?;
-        env.set_item("mod_wsgi.server_pid", k.server_pid.to_string())?;
-        env.set_item("mod_wsgi.request_id", &k.request_id)?;
-        env.set_item("mod_wsgi.script_name", script_name.unwrap_or_else(|| PyString::new(py, "")))?;
-        env.set_item("mod_wsgi.path_info", path_info.unwrap_or_else(|| PyString::new(py, "")))?;
-        env.set_item("mod_wsgi.thread_id", super::thread_ident())?;
-        env.set_item("mod_wsgi.request_start", k.request_start)?;
-        env.set_item("mod_wsgi.queue_start", k.queue_start)?;
-        env.set_item("mod_wsgi.daemon_start", k.daemon_start)?;
-        env.set_item("mod_wsgi.application_start", crate::environ::now())?;
+        env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
+        env.set_item(intern!(py, "wsgi.multithread"), k.multithread)?;
+        env.set_item(intern!(py, "wsgi.multiprocess"), k.multiprocess)?;
+        env.set_item(intern!(py, "wsgi.run_once"), k.run_once)?;
+        env.set_item(intern!(py, "wsgi.url_scheme"), &k.url_scheme)?;
+        env.set_item(intern!(py, "wsgi.input"), input)?;
+        env.set_item(intern!(py, "wsgi.errors"), errors)?;
+        env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+        env.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+        env.set_item(intern!(py, "apache.version"), k.apache_version)?;
+        env.set_item(intern!(py, "mod_wsgi.version"), MOD_WSGI_VERSION)?;
+        env.set_item(intern!(py, "mod_wsgi.process_group"), &k.process_group)?;
+        env.set_item(intern!(py, "mod_wsgi.application_group"), &k.application_group)?;
+        env.set_item(intern!(py, "mod_wsgi.callable_object"), &k.callable_object)?;
+        env.set_item(intern!(py, "mod_wsgi.request_handler"), &k.request_handler)?;
+        env.set_item(intern!(py, "mod_wsgi.handler_script"), "")?;
+        env.set_item(
+            intern!(py, "mod_wsgi.script_reloading"),
+            if k.script_reloading { "1" } else { "0" },
+        )?;
+        env.set_item(intern!(py, "mod_wsgi.listener_host"), &k.listener_host)?;
+        env.set_item(intern!(py, "mod_wsgi.listener_port"), k.listener_port.to_string())?;
+        env.set_item(
+            intern!(py, "mod_wsgi.enable_sendfile"),
+            if k.enable_sendfile { "1" } else { "0" },
+        )?;
+        env.set_item(intern!(py, "mod_wsgi.server_pid"), k.server_pid.to_string())?;
+        env.set_item(intern!(py, "mod_wsgi.request_id"), &k.request_id)?;
+        env.set_item(
+            intern!(py, "mod_wsgi.script_name"),
+            script_name.unwrap_or_else(|| PyString::new(py, "")),
+        )?;
+        env.set_item(
+            intern!(py, "mod_wsgi.path_info"),
+            path_info.unwrap_or_else(|| PyString::new(py, "")),
+        )?;
+        env.set_item(intern!(py, "mod_wsgi.thread_id"), super::thread_ident())?;
+        env.set_item(intern!(py, "mod_wsgi.request_start"), k.request_start)?;
+        env.set_item(intern!(py, "mod_wsgi.queue_start"), k.queue_start)?;
+        env.set_item(intern!(py, "mod_wsgi.daemon_start"), k.daemon_start)?;
+        env.set_item(intern!(py, "mod_wsgi.application_start"), crate::environ::now())?;
         Ok(env)
     }
 

@@ -2,6 +2,7 @@
 //!
 //! A script is executed as a module named `_mod_wsgi_<md5 of its path>` and kept in
 //! `sys.modules`, as mod_wsgi does, with the file's modification time in `__mtime__`.
+//! The check on each request compares modification times without calling Python.
 //! Loads are serialised so two threads never execute the same script at once.
 
 use std::sync::Mutex;
@@ -9,18 +10,26 @@ use std::sync::Mutex;
 use md5::{Digest, Md5};
 use pyo3::prelude::*;
 use pyo3::sync::MutexExt;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::PyModule;
 
 /// Serialises script loading across threads (taken attached, waiting detached).
 static LOAD_LOCK: Mutex<()> = Mutex::new(());
 
-/// The modification time each script had when this process last executed it.
-static LOADED: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+/// A script this process executed: its modification time then, and its module.
+struct Loaded {
+    path: String,
+    mtime: i64,
+    module: Py<PyModule>,
+}
+
+/// The scripts this process executed. Looking a script up here on every request costs
+/// no Python calls; the modules also sit in `sys.modules`, as applications expect.
+static LOADED: Mutex<Vec<Loaded>> = Mutex::new(Vec::new());
 
 /// The modification time `path` had when this process executed it, if it did.
 pub fn loaded_mtime(path: &str) -> Option<i64> {
     let loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-    loaded.iter().find(|(p, _)| p == path).map(|&(_, mtime)| mtime)
+    loaded.iter().find(|l| l.path == path).map(|l| l.mtime)
 }
 
 /// Whether this process has executed any script successfully.
@@ -28,11 +37,16 @@ pub fn any_loaded() -> bool {
     !LOADED.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
 }
 
-fn record_loaded(path: &str, mtime: i64) {
+/// Records a successful load (called attached: replacing drops a module reference).
+fn record_loaded(path: &str, mtime: i64, module: &Bound<'_, PyModule>) {
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-    match loaded.iter_mut().find(|(p, _)| p == path) {
-        Some(entry) => entry.1 = mtime,
-        None => loaded.push((path.to_owned(), mtime)),
+    let module = module.clone().unbind();
+    match loaded.iter_mut().find(|l| l.path == path) {
+        Some(entry) => {
+            entry.mtime = mtime;
+            entry.module = module;
+        }
+        None => loaded.push(Loaded { path: path.to_owned(), mtime, module }),
     }
 }
 
@@ -47,28 +61,17 @@ pub fn module_name(path: &str) -> String {
     name
 }
 
-/// Returns the loaded module if it is current: present and, when `reload` is on,
+/// Returns the loaded module if it is current: loaded and, when `reload` is on,
 /// recorded with the same modification time.
 fn cached<'py>(
     py: Python<'py>,
-    name: &str,
+    path: &str,
     mtime: i64,
     reload: bool,
-) -> PyResult<Option<Bound<'py, PyModule>>> {
-    let modules = py.import("sys")?.getattr("modules")?;
-    let Some(module) = modules.cast::<PyDict>()?.get_item(name)? else {
-        return Ok(None);
-    };
-    let Ok(module) = module.cast_into::<PyModule>() else {
-        return Ok(None);
-    };
-    if reload {
-        let recorded: Option<i64> = module.getattr("__mtime__").ok().and_then(|m| m.extract().ok());
-        if recorded != Some(mtime) {
-            return Ok(None);
-        }
-    }
-    Ok(Some(module))
+) -> Option<Bound<'py, PyModule>> {
+    let loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    let entry = loaded.iter().find(|l| l.path == path)?;
+    (!reload || entry.mtime == mtime).then(|| entry.module.bind(py).clone())
 }
 
 /// Returns the module for the script at `path`, executing it if it is not loaded yet
@@ -80,14 +83,14 @@ pub fn load<'py>(
     mtime: i64,
     reload: bool,
 ) -> PyResult<Bound<'py, PyModule>> {
-    let name = module_name(path);
-    if let Some(module) = cached(py, &name, mtime, reload)? {
+    if let Some(module) = cached(py, path, mtime, reload) {
         return Ok(module);
     }
     let _guard = LOAD_LOCK.lock_py_attached(py).unwrap_or_else(|e| e.into_inner());
-    if let Some(module) = cached(py, &name, mtime, reload)? {
+    if let Some(module) = cached(py, path, mtime, reload) {
         return Ok(module);
     }
+    let name = module_name(path);
     let source = std::fs::read(path).map_err(|e| {
         pyo3::exceptions::PyOSError::new_err(format!("cannot read WSGI script '{path}': {e}"))
     })?;
@@ -106,7 +109,7 @@ pub fn load<'py>(
         let _ = modules.del_item(&name);
         return Err(e);
     }
-    record_loaded(path, mtime);
+    record_loaded(path, mtime, &module);
     Ok(module)
 }
 
