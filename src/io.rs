@@ -40,4 +40,16 @@ pub trait BodySource {
     /// Reads the next part of the body into `buf`; `Ok(0)` at the end. May block: called
     /// with the GIL released.
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
+
+    /// Fills `buf`, or reads to the end of the body; returns the bytes read.
+    fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        let mut got = 0;
+        while got < buf.len() {
+            match self.read(&mut buf[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        Ok(got)
+    }
 }

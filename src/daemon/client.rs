@@ -19,6 +19,9 @@ use crate::ffi;
 use crate::io::{BodySource, ResponseSink};
 use crate::response::Response;
 
+/// Most request body bytes sent in one `Body` frame.
+const MAX_BODY_BLOCK: usize = 1024 * 1024;
+
 /// Body bytes held in the brigade before they are passed on without a flush.
 const PASS_THRESHOLD: usize = 64 * 1024;
 
@@ -198,10 +201,12 @@ fn exchange(
             Kind::Accepted if payload.len() == 4 => {
                 pid = Some(u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")))
             }
-            Kind::Read if payload.len() == 4 => {
+            Kind::Read if payload.len() == 5 => {
                 let want = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")) as usize;
-                block.resize(want.clamp(1, 64 * 1024), 0);
-                let sent = match body.read(&mut block) {
+                block.resize(want.clamp(1, MAX_BODY_BLOCK), 0);
+                let read =
+                    if payload[4] != 0 { body.read_all(&mut block) } else { body.read(&mut block) };
+                let sent = match read {
                     Ok(n) => protocol::write_frame(stream, Kind::Body, &block[..n]),
                     Err(_) => protocol::write_frame(stream, Kind::BodyError, b""),
                 };

@@ -7,8 +7,9 @@
 //! A request goes like this:
 //! 1. child -> daemon `Request`: the generation secret, the request facts, every CGI variable.
 //! 2. daemon -> child `Accepted` with its pid (named in the child's log if it dies).
-//! 3. The daemon pulls the body: `Read(n)` -> the child answers `Body` (empty at the end)
-//!    or `BodyError`. Nothing is pushed, so an application that answers before reading
+//! 3. The daemon pulls the body: `Read(n, all)` -> the child answers `Body` with up to
+//!    `n` bytes (with `all`, exactly `n` unless the body ends first; empty at the end) or
+//!    `BodyError`. Nothing is pushed, so an application that answers before reading
 //!    a large upload cannot deadlock the two processes.
 //! 4. daemon -> child `Head`, `Data`/`Flush`..., then `End`, or `Broken` (cut short after
 //!    the head), or `Fail(status)` (nothing sent: the child answers with that status).

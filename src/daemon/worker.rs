@@ -238,11 +238,14 @@ struct SocketBody {
     payload: Vec<u8>,
 }
 
-impl BodySource for SocketBody {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+impl SocketBody {
+    /// Asks the Apache child for up to `buf.len()` bytes (with `all`, for exactly that
+    /// many unless the body ends first) and takes its answer.
+    fn pull(&mut self, buf: &mut [u8], all: bool) -> Result<usize, BodyError> {
         let want = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        protocol::write_frame(&mut self.stream, Kind::Read, &want.to_be_bytes())
-            .map_err(|_| BodyError)?;
+        let mut ask = want.to_be_bytes().to_vec();
+        ask.push(u8::from(all));
+        protocol::write_frame(&mut self.stream, Kind::Read, &ask).map_err(|_| BodyError)?;
         match protocol::read_frame(&mut self.stream, &mut self.payload) {
             Ok(Kind::Body) if self.payload.len() <= buf.len() => {
                 buf[..self.payload.len()].copy_from_slice(&self.payload);
@@ -250,6 +253,16 @@ impl BodySource for SocketBody {
             }
             _ => Err(BodyError),
         }
+    }
+}
+
+impl BodySource for SocketBody {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        self.pull(buf, false)
+    }
+
+    fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        self.pull(buf, true)
     }
 }
 

@@ -14,6 +14,8 @@ use crate::io::BodySource;
 
 /// How much to ask Apache for at a time.
 const READ_BLOCK: usize = 64 * 1024;
+/// How much a read of a known size asks for at a time.
+const READ_ALL_BLOCK: usize = 1024 * 1024;
 
 #[pyclass(unsendable, module = "mod_wsgi")]
 pub struct Input {
@@ -41,8 +43,10 @@ impl Input {
         &self.buffer[self.pos..]
     }
 
-    /// Reads one more block of the body into the buffer; false at the end of the body.
-    fn fill(&mut self, py: Python<'_>, hint: usize) -> PyResult<bool> {
+    /// Reads more of the body into the buffer: with `all`, until `want` bytes arrived or
+    /// the body ended; otherwise whatever the next read brings (readline must not wait
+    /// for bytes past the line). False at the end of the body.
+    fn fill(&mut self, py: Python<'_>, want: usize, all: bool) -> PyResult<bool> {
         if self.eof {
             return Ok(false);
         }
@@ -50,19 +54,50 @@ impl Input {
             self.buffer.clear();
             self.pos = 0;
         }
-        let start = self.buffer.len();
-        self.buffer.resize(start + hint.clamp(1, READ_BLOCK), 0);
         let source = self
             .source
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
-        let target = &mut self.buffer[start..];
-        let result = super::detach(py, || source.read(target));
+        let buffer = &mut self.buffer;
+        let start = buffer.len();
+        let want = want.max(1);
+        // One GIL release for the whole read, however many blocks it takes; the buffer
+        // grows a block at a time, so a huge `read(n)` costs only what arrives.
+        let result = super::detach(py, || {
+            let mut got = 0;
+            while got < want {
+                let block = (want - got).min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
+                let at = buffer.len();
+                buffer.resize(at + block, 0);
+                let read = if all {
+                    source.read_all(&mut buffer[at..])
+                } else {
+                    source.read(&mut buffer[at..])
+                };
+                match read {
+                    Ok(0) => {
+                        buffer.truncate(at);
+                        return Ok((got, true));
+                    }
+                    Ok(n) => {
+                        buffer.truncate(at + n);
+                        got += n;
+                        if !all {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        buffer.truncate(at);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok((got, false))
+        });
         match result {
-            Ok(n) => {
-                self.buffer.truncate(start + n);
-                self.eof = n == 0;
-                Ok(n > 0)
+            Ok((got, eof)) => {
+                self.eof = eof;
+                Ok(got > 0)
             }
             Err(_) => {
                 self.buffer.truncate(start);
@@ -86,11 +121,12 @@ impl Input {
     fn read_bytes(&mut self, py: Python<'_>, size: Option<usize>) -> PyResult<Vec<u8>> {
         match size {
             Some(n) => {
-                while self.buffered().len() < n && self.fill(py, n - self.buffered().len())? {}
+                while self.buffered().len() < n && self.fill(py, n - self.buffered().len(), true)? {
+                }
                 Ok(self.take(n))
             }
             None => {
-                while self.fill(py, READ_BLOCK)? {}
+                while self.fill(py, usize::MAX, true)? {}
                 Ok(self.take(usize::MAX))
             }
         }
@@ -108,7 +144,7 @@ impl Input {
                 return Ok(self.take(window));
             }
             scanned = window;
-            if !self.fill(py, READ_BLOCK)? {
+            if !self.fill(py, READ_BLOCK, false)? {
                 return Ok(self.take(usize::MAX));
             }
         }
