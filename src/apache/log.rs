@@ -14,6 +14,7 @@ use crate::ffi;
 pub enum Level {
     Crit = ffi::APLOG_CRIT as i32,
     Error = ffi::APLOG_ERR as i32,
+    Warning = ffi::APLOG_WARNING as i32,
     Info = ffi::APLOG_INFO as i32,
 }
 

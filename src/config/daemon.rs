@@ -118,6 +118,25 @@ pub struct DaemonProcess {
 
 impl DaemonProcess {
     /// A group called `name` with every option at mod_wsgi's default.
+    /// Options that were given but that this module accepts without acting on them,
+    /// so an existing mod_wsgi configuration loads; the supervisor logs them once.
+    pub fn ignored_options(&self) -> Vec<&'static str> {
+        let d = Self::new(&self.name);
+        let checks = [
+            ("chroot", self.chroot != d.chroot),
+            ("script-user", self.script_user != d.script_user),
+            ("script-group", self.script_group != d.script_group),
+            ("send-buffer-size", self.send_buffer_size != d.send_buffer_size),
+            ("receive-buffer-size", self.receive_buffer_size != d.receive_buffer_size),
+            ("interrupt-timeout", self.interrupt_timeout != d.interrupt_timeout),
+            ("eviction-timeout", self.eviction_timeout != d.eviction_timeout),
+            ("response-socket-timeout", self.response_socket_timeout != self.socket_timeout),
+            ("response-flush-delay", self.response_flush_delay != d.response_flush_delay),
+            ("server-metrics", self.server_metrics != d.server_metrics),
+        ];
+        checks.iter().filter(|(_, given)| *given).map(|(name, _)| *name).collect()
+    }
+
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -215,5 +234,16 @@ mod tests {
         d.server_name = None;
         assert!(d.visible_from(None));
         assert!(!d.visible_from(Some("a.example")));
+    }
+
+    #[test]
+    fn ignored_options_are_the_given_unimplemented_ones() {
+        assert!(DaemonProcess::new("g").ignored_options().is_empty(), "defaults are not 'given'");
+        let mut d = DaemonProcess::new("g");
+        d.chroot = Some("/jail".into());
+        d.send_buffer_size = 65536;
+        d.socket_timeout = Duration::from_secs(5);
+        d.response_socket_timeout = Duration::from_secs(5);
+        assert_eq!(d.ignored_options(), vec!["chroot", "send-buffer-size"]);
     }
 }

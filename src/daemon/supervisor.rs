@@ -312,6 +312,10 @@ pub unsafe fn start(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) -> Res
                 let _ = std::fs::remove_file(&path_for_cleanup);
             })
         };
+        let ignored = def.ignored_options();
+        if !ignored.is_empty() {
+            log::server(s, Level::Warning, &format!("WSGIDaemonProcess {}: option(s) {} accepted but not implemented by mod_wsgi_rs; they have no effect", def.name, ignored.join(", ")));
+        }
         groups.push(Arc::new(Group { def, socket_path, listener }));
     }
     let generation = Arc::new(Generation { secret, groups });
