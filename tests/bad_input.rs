@@ -98,7 +98,7 @@ both!(app_errors_get_right_status, |m| {
     for (path, want) in ERROR_ROUTES {
         let r = s.get(path);
         assert_eq!(r.status, *want, "{path} answers {want}");
-        if *want == 200 {
+        if *want == 200 && m.cuts_failed_responses() {
             assert!(!r.complete, "{path}: the failure shows as a cut response");
         }
     }

@@ -43,13 +43,13 @@ const BAD_UNNAMED_BY_MOD_WSGI: &[(&str, &str)] = &[
     ("WSGIDaemonProcess grp bogus-option=1", "WSGIDaemonProcess"),
 ];
 
-both!(bad_values_fail_and_name_directive, |m| {
+both_embedded!(bad_values_fail_and_name_directive, |m| {
     for (line, directive) in BAD_BOTH {
         assert_rejected(m, line, directive, true);
     }
 });
 
-both!(bad_alias_and_daemon_options_fail, |m| {
+both_embedded!(bad_alias_and_daemon_options_fail, |m| {
     for (line, directive) in BAD_UNNAMED_BY_MOD_WSGI {
         // mod_wsgi 4.9.4's message omits the directive name; the issue asks ours to name it.
         assert_rejected(m, line, directive, m.is_ours());
@@ -69,7 +69,7 @@ fn python_optimize_not_a_number_accepted_by_mod_wsgi() {
     assert!(ok, "reference behaviour: mod_wsgi 4.9.4 accepts WSGIPythonOptimize abc: {out}");
 }
 
-both!(directive_in_wrong_context_fails, |m| {
+both_embedded!(directive_in_wrong_context_fails, |m| {
     // WSGIPythonHome is server-config only: not allowed in <Directory>.
     let line = "<Directory /tmp>\nWSGIPythonHome /usr\n</Directory>";
     let (ok, out) = config_test(&ServerSpec::new(m).config(line));
@@ -112,7 +112,7 @@ WSGIImportScript @APPS@/kitchensink.wsgi process-group=%{GLOBAL} application-gro
 </IfModule>
 "#;
 
-both!(full_mod_wsgi_config_is_accepted, |m| {
+both_embedded!(full_mod_wsgi_config_is_accepted, |m| {
     let (ok, out) = config_test(&ServerSpec::new(m).config(FULL_CONFIG));
     assert!(ok, "a complete mod_wsgi configuration must pass apache2 -t: {out}");
     assert!(out.contains("Syntax OK"), "apache2 -t says Syntax OK: {out}");

@@ -86,8 +86,21 @@ both!(wsgi_keys, |m| {
     );
     assert_eq!(types.get("wsgi.version").str(), "tuple", "wsgi.version is a tuple");
     assert_eq!(e.get("wsgi.url_scheme").str(), "http", "wsgi.url_scheme is http on plain HTTP");
-    assert!(e.get("wsgi.multithread").bool(), "event MPM with 8 threads: wsgi.multithread is True");
-    assert!(e.get("wsgi.multiprocess").bool(), "ServerLimit 2: wsgi.multiprocess is True");
+    if m.is_daemon() {
+        // mod_wsgi: threads=4 makes it multithread; without `processes=` a daemon group is
+        // one process and wsgi.multiprocess is False.
+        assert!(e.get("wsgi.multithread").bool(), "daemon threads=4: wsgi.multithread is True");
+        assert!(
+            !e.get("wsgi.multiprocess").bool(),
+            "daemon group without processes=: wsgi.multiprocess is False"
+        );
+    } else {
+        assert!(
+            e.get("wsgi.multithread").bool(),
+            "event MPM with 8 threads: wsgi.multithread is True"
+        );
+        assert!(e.get("wsgi.multiprocess").bool(), "ServerLimit 2: wsgi.multiprocess is True");
+    }
     assert!(!e.get("wsgi.run_once").bool(), "embedded mode: wsgi.run_once is False");
     assert!(e.get("wsgi.input_terminated").bool(), "wsgi.input_terminated is True");
     for k in ["wsgi.multithread", "wsgi.multiprocess", "wsgi.run_once", "wsgi.input_terminated"] {
@@ -204,11 +217,26 @@ both!(mod_wsgi_keys, |m| {
     let j = environ(&s, "/ks/environ", &[]);
     let e = j.get("environ");
     let types = j.get("types");
-    assert_eq!(
-        e.get("mod_wsgi.process_group").str(),
-        "",
-        "embedded mode: mod_wsgi.process_group is ''"
-    );
+    if m.is_daemon() {
+        assert_eq!(
+            e.get("mod_wsgi.process_group").str(),
+            DAEMON_GROUP,
+            "daemon mode: mod_wsgi.process_group is the group's name"
+        );
+        // mod_wsgi 4.9.4: a string of microseconds; 6.x: a float of seconds.
+        let start = match e.get("mod_wsgi.daemon_start") {
+            Json::Num(n) => *n,
+            Json::Str(s) => s.parse::<f64>().unwrap_or(0.0),
+            other => panic!("mod_wsgi.daemon_start is a number or a numeric string: {other}"),
+        };
+        assert!(start > 0.0, "daemon mode: mod_wsgi.daemon_start is a non-zero time, got {start}");
+    } else {
+        assert_eq!(
+            e.get("mod_wsgi.process_group").str(),
+            "",
+            "embedded mode: mod_wsgi.process_group is ''"
+        );
+    }
     assert_eq!(
         e.get("mod_wsgi.application_group").str(),
         "",
@@ -263,8 +291,17 @@ both!(prefork_is_not_multithread, |m| {
     let s = Server::start(ServerSpec::kitchensink(m).mpm(Mpm::Prefork));
     let j = environ(&s, "/ks/environ", &[]);
     let e = j.get("environ");
-    assert!(!e.get("wsgi.multithread").bool(), "prefork: wsgi.multithread is False");
-    assert!(e.get("wsgi.multiprocess").bool(), "prefork: wsgi.multiprocess is True");
+    if m.is_daemon() {
+        // The daemon's threads=, not the MPM, decides (mod_wsgi behaviour).
+        assert!(e.get("wsgi.multithread").bool(), "prefork + daemon threads=4: multithread");
+        assert!(
+            !e.get("wsgi.multiprocess").bool(),
+            "prefork + one daemon process: not multiprocess"
+        );
+    } else {
+        assert!(!e.get("wsgi.multithread").bool(), "prefork: wsgi.multithread is False");
+        assert!(e.get("wsgi.multiprocess").bool(), "prefork: wsgi.multiprocess is True");
+    }
 });
 
 both!(main_interpreter_is_debian_python, |m| {

@@ -48,7 +48,9 @@ both!(exc_info_after_headers_reraises_and_truncates, |m| {
     assert_eq!(r.status, 200, "the status already sent stays");
     assert!(r.body.starts_with(b"first chunk;"), "the chunk sent before the error arrives");
     assert!(!r.text().contains("must-not-be-sent"), "nothing after the re-raised exc_info is sent");
-    assert!(!r.complete, "the response is cut (no final chunk) so the client sees the failure");
+    if m.cuts_failed_responses() {
+        assert!(!r.complete, "the response is cut (no final chunk) so the client sees the failure");
+    }
     s.assert_log_since(off, "boom after headers", "the re-raised exception is logged");
 });
 
@@ -57,7 +59,9 @@ both!(start_response_twice_after_body_is_error, |m| {
     let off = s.log_len();
     let r = s.get("/ks/start-twice-after-body");
     assert_eq!(r.status, 200, "status already sent");
-    assert!(!r.complete, "second start_response after output fails the response (cut)");
+    if m.cuts_failed_responses() {
+        assert!(!r.complete, "second start_response after output fails the response (cut)");
+    }
     assert!(!r.text().contains("after"), "no body after the failing start_response");
     s.assert_log_since(off, "Error", "a second start_response after output is logged as an error");
 });
@@ -134,7 +138,12 @@ both!(raise_in_iteration_cuts_response, |m| {
     let r = s.get("/ks/raise-in-iter");
     assert_eq!(r.status, 200, "status already sent when the iterable raises");
     assert_eq!(r.body, b"first chunk;", "data before the exception is delivered");
-    assert!(!r.complete, "the chunked response has no final chunk, so the client knows it failed");
+    if m.cuts_failed_responses() {
+        assert!(
+            !r.complete,
+            "the chunked response has no final chunk, so the client knows it failed"
+        );
+    }
     s.assert_log_since(off, "raised in iteration", "the exception in iteration is logged");
 });
 
@@ -229,7 +238,13 @@ both!(repeated_headers_kept, |m| {
     let s = ks(m);
     let r = s.get("/ks/headers");
     assert_eq!(r.status, 200, "headers route answers 200");
-    assert_eq!(r.header_all("X-Multi"), ["a", "b"], "repeated headers are all sent, in order");
+    if m == Module::ModWsgiDaemon {
+        // Reference behaviour: mod_wsgi 4.9.4's Apache child reads the daemon's headers
+        // into a merging table, so repeated headers other than Set-Cookie arrive joined.
+        assert_eq!(r.header_all("X-Multi"), ["a, b"], "mod_wsgi 4.9.4 daemon joins X-Multi");
+    } else {
+        assert_eq!(r.header_all("X-Multi"), ["a", "b"], "repeated headers are all sent, in order");
+    }
     assert_eq!(r.header_all("Set-Cookie"), ["a=1", "b=2"], "every Set-Cookie is sent");
     assert_eq!(r.header("X-Empty"), Some(""), "a header with an empty value is sent");
 });
@@ -257,7 +272,9 @@ both!(close_called_on_success, |m| {
 both!(close_called_on_exception, |m| {
     let s = ks(m);
     let r = s.get("/ks/close-on-error?error-tag");
-    assert!(!r.complete, "the response failing in iteration is cut");
+    if m.cuts_failed_responses() {
+        assert!(!r.complete, "the response failing in iteration is cut");
+    }
     let log = s.get("/ks/close-log").text();
     assert!(log.contains("error-tag"), "close() is called when iteration raises: {log}");
 });
