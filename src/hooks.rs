@@ -142,7 +142,14 @@ pub unsafe extern "C" fn directive(
                 dir: &mut *mconfig.cast::<DirConfig>(),
             };
             let raw = crate::apache::c_str(args);
-            match config::directives::apply(index, &raw, &mut target, &site) {
+            let mut result = config::directives::apply(index, &raw, &mut target, &site);
+            if result.is_ok() && directive.name == c"WSGIDaemonProcess" {
+                // Accounts are looked up here, where the system is at hand, not in the
+                // pure parser.
+                let defined = target.server.daemon_processes.last();
+                result = defined.map_or(Ok(()), crate::daemon::supervisor::check_accounts);
+            }
+            match result {
                 Ok(()) => std::ptr::null(),
                 Err(message) => pool::pstr(cmd.pool, &message),
             }

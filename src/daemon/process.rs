@@ -43,19 +43,7 @@ fn account(group: &Group) -> Result<Account, String> {
         None => (apache.user_id, apache.group_id),
     };
     if let Some(g) = &group.def.group {
-        gid = match g.strip_prefix('#') {
-            Some(n) => n.parse().map_err(|_| format!("bad group '{g}'"))?,
-            None => {
-                let name = CString::new(g.as_str()).map_err(|_| format!("bad group '{g}'"))?;
-                // SAFETY: reads the group database.
-                let gr = unsafe { libc::getgrnam(name.as_ptr()) };
-                if gr.is_null() {
-                    return Err(format!("unknown group '{g}'"));
-                }
-                // SAFETY: non-null records are valid until the next group call.
-                unsafe { (*gr).gr_gid }
-            }
-        };
+        gid = super::supervisor::lookup_gid(g).ok_or_else(|| format!("unknown group '{g}'"))?;
     }
     // SAFETY: reads the passwd record of the chosen uid.
     let pw = unsafe { libc::getpwuid(uid) };
@@ -94,13 +82,9 @@ fn drop_privileges(group: &Group, account: &Account) -> Result<(), String> {
             Some(names) => {
                 let mut gids = Vec::new();
                 for name in names {
-                    let c =
-                        CString::new(name.as_str()).map_err(|_| format!("bad group '{name}'"))?;
-                    let gr = libc::getgrnam(c.as_ptr());
-                    if gr.is_null() {
-                        return Err(format!("unknown supplementary group '{name}'"));
-                    }
-                    gids.push((*gr).gr_gid);
+                    let gid = super::supervisor::lookup_gid(name)
+                        .ok_or_else(|| format!("unknown supplementary group '{name}'"))?;
+                    gids.push(gid);
                 }
                 libc::setgroups(gids.len(), gids.as_ptr()) == 0
             }
@@ -238,9 +222,8 @@ fn serve(
     }
     let title =
         def.display_name.as_deref().map(|d| d.replace("%{GROUP}", &format!("(wsgi:{})", def.name)));
-    if let Some(title) = title.and_then(|t| CString::new(t).ok()) {
-        // SAFETY: names the process's main thread (what `ps -o comm` and `top` show).
-        unsafe { libc::prctl(libc::PR_SET_NAME, title.as_ptr()) };
+    if let Some(title) = title {
+        set_title(&title);
     }
 
     let facts = ProcessFacts {
@@ -339,6 +322,39 @@ fn wait_for_stop(state: &State, signals: &libc::sigset_t) -> (String, bool) {
         } else if sig > 0 {
             state.stop(format!("signal {sig}"), false);
         }
+    }
+}
+
+/// Where the kernel keeps this process's command line: `arg_start` and `arg_end` of
+/// `/proc/self/stat` (fields 48 and 49).
+fn command_line_area() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which may itself hold spaces, start at field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(48 - 3);
+    let start = fields.next()?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    (start < end).then_some((start, end))
+}
+
+/// Renames the process for `ps` and `pkill -f`: the command line (overwritten in place
+/// and cut to its length, as mod_wsgi does) and the thread name (`comm`, what `top`
+/// shows).
+fn set_title(title: &str) {
+    if let Some((start, end)) = command_line_area() {
+        let room = end - start - 1; // Keep the final NUL.
+        let bytes = &title.as_bytes()[..title.len().min(room)];
+        // SAFETY: the kernel reports [start, end) as this process's argument strings:
+        // writable memory at the top of the main thread's stack that nothing else reads
+        // after start-up (Apache's own argv pointers are no longer used in a daemon).
+        unsafe {
+            std::ptr::write_bytes(start as *mut u8, 0, room);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), start as *mut u8, bytes.len());
+        }
+    }
+    if let Ok(name) = CString::new(title) {
+        // SAFETY: names the calling (main) thread; the kernel copies the name.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     }
 }
 

@@ -84,6 +84,37 @@ pub fn lookup_uid(user: &str) -> Option<libc::uid_t> {
     (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
 }
 
+/// Resolves a `group=` style name (`name` or `#gid`) to a gid.
+pub fn lookup_gid(group: &str) -> Option<libc::gid_t> {
+    if let Some(n) = group.strip_prefix('#') {
+        return n.parse().ok();
+    }
+    let name = CString::new(group).ok()?;
+    // SAFETY: getgrnam reads the group database; the result is used at once, before
+    // any other group call.
+    let gr = unsafe { libc::getgrnam(name.as_ptr()) };
+    // SAFETY: a non-null result points to a valid group record.
+    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
+}
+
+/// Checks that the users and groups a `WSGIDaemonProcess` names exist, so a typo fails
+/// `apache2 -t` instead of every daemon start.
+pub fn check_accounts(def: &DaemonProcess) -> Result<(), String> {
+    let users = [("user", &def.user), ("socket-user", &def.socket_user)];
+    for (option, user) in users {
+        if let Some(user) = user.as_deref().filter(|u| lookup_uid(u).is_none()) {
+            return Err(format!("WSGIDaemonProcess {}: {option}={user}: no such user", def.name));
+        }
+    }
+    let groups = def.group.iter().chain(def.supplementary_groups.iter().flatten());
+    for group in groups {
+        if lookup_gid(group).is_none() {
+            return Err(format!("WSGIDaemonProcess {}: no such group '{group}'", def.name));
+        }
+    }
+    Ok(())
+}
+
 /// Creates the group's listening socket at `path`, owned by `owner` with mode 0600.
 fn listen(path: &str, backlog: u32, owner: libc::uid_t) -> std::io::Result<c_int> {
     let _ = std::fs::remove_file(path);
