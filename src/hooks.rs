@@ -403,7 +403,7 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
         let (server, dir) =
             unsafe { (server_config(request.server()), dir_config(request.per_dir_config())) };
         let process = PROCESS.get_or_init(process_facts);
-        crate::embedded::handle(request, server, dir, process)
+        crate::handler::handle(request, server, dir, process)
     })
 }
 

@@ -11,12 +11,13 @@ mod apache;
 mod config;
 /// Daemon mode: supervised process groups reached over UNIX sockets.
 mod daemon;
-/// Embedded mode: the content handler running Python in Apache's children.
-mod embedded;
 /// The CGI part of the WSGI environ (pure).
 mod environ;
 /// Raw bindings (bindgen) and the C shim's declarations.
 mod ffi;
+/// The content handler: runs the application here (embedded mode) or hands the
+/// request to its daemon process group.
+mod handler;
 /// Apache entry points: config create/merge, directives, hooks.
 mod hooks;
 /// The body source and response sink traits the WSGI objects use (pure).

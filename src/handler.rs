@@ -1,9 +1,10 @@
-//! Embedded mode: the content handler that runs a WSGI application inside Apache's own
-//! child process, on the thread serving the request.
+//! The content handler for `wsgi-script` requests.
 //!
 //! Order of work: refuse what Apache should answer (missing script, forbidden
-//! ExecCGI, refused chunked body), gather the request facts without the GIL, then
-//! attach and run the application, streaming its body into Apache's filters.
+//! ExecCGI, refused chunked body), work out the process and application groups, then
+//! either hand the request to its daemon group (`daemon::client`) or, in embedded
+//! mode, attach and run the application on this thread, streaming its body into
+//! Apache's filters.
 
 use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level, Target};
