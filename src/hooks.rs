@@ -409,11 +409,12 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
 
 /// Hook registration (the module's `register_hooks`).
 pub unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
-    /// Modules our translate_name must run before: ScriptAlias-style mapping wins over Alias.
-    struct Succ([*const c_char; 2]);
+    /// Modules whose translate_name runs before ours, as in mod_wsgi: an `Alias` for
+    /// static files wins over a `WSGIScriptAlias /` mounted at the root.
+    struct Pred([*const c_char; 2]);
     // SAFETY: the array holds pointers to static C strings, never written.
-    unsafe impl Sync for Succ {}
-    static BEFORE_ALIAS: Succ = Succ([c"mod_alias.c".as_ptr(), std::ptr::null()]);
+    unsafe impl Sync for Pred {}
+    static AFTER_ALIAS: Pred = Pred([c"mod_alias.c".as_ptr(), std::ptr::null()]);
     guard("register_hooks", (), || {
         let middle = ffi::APR_HOOK_MIDDLE as c_int;
         // SAFETY: registering hook functions with the signatures Apache expects; the
@@ -424,8 +425,8 @@ pub unsafe extern "C" fn register_hooks(_p: *mut ffi::apr_pool_t) {
             ffi::ap_hook_child_init(Some(child_init), std::ptr::null(), std::ptr::null(), middle);
             ffi::ap_hook_translate_name(
                 Some(translate_name),
+                AFTER_ALIAS.0.as_ptr(),
                 std::ptr::null(),
-                BEFORE_ALIAS.0.as_ptr(),
                 middle,
             );
             ffi::ap_hook_handler(Some(handler), std::ptr::null(), std::ptr::null(), middle);

@@ -171,7 +171,15 @@ fn exchange(
     loop {
         let kind = match protocol::read_frame(stream, &mut payload) {
             Ok(kind) => kind,
-            Err(_) if pid.is_none() && retry => return Exchange::Stale,
+            // A connection closed or reset before the daemon took the request carried
+            // nothing; a daemon that takes too long to answer is a timeout, not stale.
+            Err(e)
+                if pid.is_none()
+                    && retry
+                    && !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
+            {
+                return Exchange::Stale
+            }
             Err(e) => {
                 let timed_out = matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut);
                 let what = if timed_out {

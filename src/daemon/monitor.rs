@@ -124,7 +124,7 @@ pub fn run(state: &Arc<State>) {
             {
                 log::server(state.server, Level::Crit, &format!("Daemon process {pid} of WSGI group '{name}': the Python GIL could not be taken for {}s (deadlock-timeout); restarting the process", def.deadlock_timeout.as_secs_f64()));
                 // SAFETY: leaves at once: with the GIL held forever nothing else can run.
-                unsafe { libc::_exit(1) };
+                unsafe { libc::_exit(super::process::DEADLOCKED) };
             }
         }
     }

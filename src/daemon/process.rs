@@ -14,10 +14,16 @@ use crate::ffi;
 use crate::python::interpreter::{self, Settings};
 use crate::python::module::ProcessFacts;
 
+/// Exit code of a daemon that could not start: above every signal number, so the
+/// supervisor can tell it from a kill.
+pub const FAILED: i32 = 100;
+/// Exit code of a daemon that left because its GIL was stuck (`deadlock-timeout`).
+pub const DEADLOCKED: i32 = 101;
+
 fn fail(server: *mut ffi::server_rec, msg: &str) -> ! {
     log::server(server, Level::Crit, msg);
     // SAFETY: leaves the forked child at once, without running Apache's exit handlers.
-    unsafe { libc::_exit(1) }
+    unsafe { libc::_exit(FAILED) }
 }
 
 struct Account {

@@ -159,16 +159,21 @@ fn stopping() -> bool {
     state == ffi::AP_MPMQ_STOPPING as c_int
 }
 
+/// Describes how a daemon ended. Apache hands the callback the exit code or the
+/// signal number without saying which; daemons exit with 0 (a recycle) or with
+/// [`super::process::FAILED`] (start-up failure), above every signal number, so a value
+/// in the signal range is taken as the signal that killed the process.
 fn describe_status(status: c_int) -> String {
-    if libc::WIFSIGNALED(status) {
-        let sig = libc::WTERMSIG(status);
-        // SAFETY: strsignal returns a static description for any signal number.
-        let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(sig)) };
-        format!("killed by signal {sig} ({})", name.to_string_lossy())
-    } else if libc::WIFEXITED(status) {
-        format!("exited with status {}", libc::WEXITSTATUS(status))
-    } else {
-        format!("ended with wait status {status}")
+    match status {
+        0 => "exited".into(),
+        super::process::FAILED => "could not start (see the lines above)".into(),
+        super::process::DEADLOCKED => "left after its deadlock-timeout".into(),
+        1..=64 => {
+            // SAFETY: strsignal returns a description for any signal number.
+            let name = unsafe { std::ffi::CStr::from_ptr(libc::strsignal(status)) };
+            format!("was killed by signal {status} ({})", name.to_string_lossy())
+        }
+        _ => format!("exited with status {status}"),
     }
 }
 
@@ -187,7 +192,7 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
                 }
                 // A clean exit is a recycle (maximum-requests and the like), which the
                 // daemon logged itself; anything else is news.
-                let clean = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+                let clean = status == 0;
                 log::server(
                     slot.server,
                     if clean { Level::Info } else { Level::Error },
