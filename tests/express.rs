@@ -50,6 +50,10 @@ fn serve_and_stop(dir: &TempDir, args: &[&str], expect: &str) -> String {
     assert_eq!(status, 200, "{body}\n{}", server.logs(&root));
     assert!(body.contains(expect), "body {body:?} lacks {expect:?}");
 
+    let running = leftovers(&root_text, &port_text);
+    let daemon = !args.contains(&"--embedded-mode");
+    let titled = running.iter().any(|p| p.contains("(wsgi:127.0.0.1:"));
+    assert!(titled == daemon, "daemon processes (by title) iff daemon mode: {running:#?}");
     let stopping = Instant::now();
     let code = server.stop(Duration::from_secs(30));
     println!(
@@ -58,7 +62,7 @@ fn serve_and_stop(dir: &TempDir, args: &[&str], expect: &str) -> String {
         stopping.elapsed().as_secs_f64() * 1000.0
     );
     assert_eq!(code, Some(0), "express exit status after SIGTERM\n{}", server.output());
-    let left = leftovers(&root_text);
+    let left = leftovers(&root_text, &port_text);
     assert!(left.is_empty(), "processes left after SIGTERM: {left:#?}");
     body
 }
@@ -195,7 +199,7 @@ fn setup_server_config_passes_apache_configtest() {
         assert!(test.status.success() && said.contains("Syntax OK"), "{name}: {said}");
         let ctl = Command::new(format!("{root}/apachectl")).arg("configtest").output().unwrap();
         assert!(ctl.status.success(), "{name}: apachectl configtest");
-        assert!(leftovers(&root).is_empty(), "setup-server starts nothing");
+        assert!(leftovers(&root, "8123").is_empty(), "setup-server starts nothing");
     }
 }
 
@@ -300,6 +304,6 @@ fn port_in_use_is_reported_before_apache_starts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("port {port} is already in use")), "{err}");
-    assert!(leftovers(&root).is_empty());
+    assert!(leftovers(&root, &port).is_empty());
     drop(taken);
 }

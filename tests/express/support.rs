@@ -172,11 +172,12 @@ impl Drop for Express {
     }
 }
 
-/// Live processes whose command line names the server root: Apache's parent and children,
-/// and the daemon processes (their title is only `comm`, 15 bytes of `(wsgi:host:port)`, so
-/// the command line still holds `apache2 -f <root>/httpd.conf`). All must be gone once the
-/// server is stopped. Zombies have an empty command line and do not count.
-pub fn leftovers(server_root: &str) -> Vec<String> {
+/// Live processes of one express server: Apache's parent and children (their command line
+/// names the server root) and the daemon processes (`display-name=%{GROUP}` rewrites theirs
+/// to `(wsgi:127.0.0.1:PORT)`). All must be gone once the server is stopped. Zombies have an
+/// empty command line and do not count.
+pub fn leftovers(server_root: &str, port: &str) -> Vec<String> {
+    let title = format!("(wsgi:127.0.0.1:{port})");
     let mut found = Vec::new();
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name();
@@ -185,7 +186,7 @@ pub fn leftovers(server_root: &str) -> Vec<String> {
         };
         let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains(server_root) {
+        if cmdline.contains(server_root) || cmdline.trim_end() == title {
             found.push(format!("{pid}: {cmdline}"));
         }
     }
