@@ -82,6 +82,17 @@ fn put_idle(path: &str, stream: UnixStream) {
     }
 }
 
+/// Whether the daemon has already sent more (a read would not wait).
+fn more_waiting(stream: &UnixStream) -> bool {
+    let mut poll = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(stream),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: polls one descriptor we own, without waiting.
+    unsafe { libc::poll(&mut poll, 1, 0) > 0 }
+}
+
 /// How one attempt at a request ended.
 enum Exchange {
     /// Finished with this Apache status; the connection can carry another request.
@@ -265,7 +276,10 @@ fn exchange(
                     }
                 }
             }
-            Kind::Flush if response.head_sent() => {
+            // A flush waits only while more of the response is already here: blocks the
+            // daemon sent back to back go out together, and none is held once the
+            // daemon pauses.
+            Kind::Flush if response.head_sent() && !more_waiting(stream) => {
                 queued = 0;
                 unflushed = 0;
                 output.flush();
@@ -273,6 +287,7 @@ fn exchange(
                     return Exchange::Done(ffi::OK as i32, false);
                 }
             }
+            Kind::Flush if response.head_sent() => {}
             Kind::End if response.head_sent() => {
                 output.end();
                 let _ = output.pass();

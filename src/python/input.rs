@@ -110,42 +110,43 @@ impl Input {
         }
     }
 
-    /// Takes up to `n` buffered bytes.
-    fn take(&mut self, n: usize) -> Vec<u8> {
+    /// Takes up to `n` buffered bytes, as a Python `bytes` copied straight from the
+    /// buffer.
+    fn take<'py>(&mut self, py: Python<'py>, n: usize) -> Bound<'py, PyBytes> {
         let n = n.min(self.buffer.len() - self.pos);
-        let out = self.buffer[self.pos..self.pos + n].to_vec();
+        let out = PyBytes::new(py, &self.buffer[self.pos..self.pos + n]);
         self.pos += n;
         out
     }
 
-    fn read_bytes(&mut self, py: Python<'_>, size: Option<usize>) -> PyResult<Vec<u8>> {
+    fn read_bytes<'py>(&mut self, py: Python<'py>, size: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
         match size {
             Some(n) => {
                 while self.buffered().len() < n && self.fill(py, n - self.buffered().len(), true)? {
                 }
-                Ok(self.take(n))
+                Ok(self.take(py, n))
             }
             None => {
                 while self.fill(py, usize::MAX, true)? {}
-                Ok(self.take(usize::MAX))
+                Ok(self.take(py, usize::MAX))
             }
         }
     }
 
-    fn read_line(&mut self, py: Python<'_>, limit: Option<usize>) -> PyResult<Vec<u8>> {
+    fn read_line<'py>(&mut self, py: Python<'py>, limit: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
         let mut scanned = 0;
         loop {
             let buffered = self.buffered();
             let window = limit.map_or(buffered.len(), |l| l.min(buffered.len()));
             if let Some(i) = buffered[scanned..window].iter().position(|&b| b == b'\n') {
-                return Ok(self.take(scanned + i + 1));
+                return Ok(self.take(py, scanned + i + 1));
             }
             if limit.is_some_and(|l| window >= l) {
-                return Ok(self.take(window));
+                return Ok(self.take(py, window));
             }
             scanned = window;
             if !self.fill(py, READ_BLOCK, false)? {
-                return Ok(self.take(usize::MAX));
+                return Ok(self.take(py, usize::MAX));
             }
         }
     }
@@ -160,8 +161,7 @@ fn size_arg(size: Option<isize>) -> Option<usize> {
 impl Input {
     #[pyo3(signature = (size = None))]
     fn read<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.read_bytes(py, size_arg(size))?;
-        Ok(PyBytes::new(py, &data))
+        self.read_bytes(py, size_arg(size))
     }
 
     #[pyo3(signature = (size = None))]
@@ -170,8 +170,7 @@ impl Input {
         py: Python<'py>,
         size: Option<isize>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let line = self.read_line(py, size_arg(size))?;
-        Ok(PyBytes::new(py, &line))
+        self.read_line(py, size_arg(size))
     }
 
     #[pyo3(signature = (hint = None))]
@@ -185,11 +184,11 @@ impl Input {
         let mut total = 0;
         loop {
             let line = self.read_line(py, None)?;
-            if line.is_empty() {
+            if line.as_bytes().is_empty() {
                 break;
             }
-            total += line.len();
-            lines.append(PyBytes::new(py, &line))?;
+            total += line.as_bytes().len();
+            lines.append(line)?;
             if hint.is_some_and(|h| total >= h) {
                 break;
             }
@@ -203,7 +202,7 @@ impl Input {
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let line = self.read_line(py, None)?;
-        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+        Ok((!line.as_bytes().is_empty()).then_some(line))
     }
 
     fn close(&mut self) {}
