@@ -28,20 +28,7 @@ use std::time::{Duration, Instant};
 /// with `m` = [`Module::OursDaemon`] / [`Module::ModWsgiDaemon`].
 macro_rules! both_daemon {
     ($name:ident, |$m:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_variables)]
-            fn body($m: $crate::common::Module) $body
-            #[test]
-            fn ours() {
-                body($crate::common::Module::OursDaemon)
-            }
-            #[test]
-            fn mod_wsgi() {
-                body($crate::common::Module::ModWsgiDaemon)
-            }
-        }
+        $crate::variants!($name, [ours => OursDaemon, mod_wsgi => ModWsgiDaemon], |$m| $body);
     };
 }
 

@@ -698,6 +698,27 @@ pub fn test_venv() -> PathBuf {
     venv
 }
 
+/// Defines one test per listed module variant around a shared body:
+/// `variants!(name, [ours => Ours, mod_wsgi => ModWsgi], |m| { ... })` makes the tests
+/// `name::ours` and `name::mod_wsgi`, each calling the body with its [`Module`].
+#[macro_export]
+macro_rules! variants {
+    ($name:ident, [$($test:ident => $module:ident),+], |$m:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[allow(unused_variables)]
+            fn body($m: $crate::common::Module) $body
+            $(
+                #[test]
+                fn $test() {
+                    body($crate::common::Module::$module)
+                }
+            )+
+        }
+    };
+}
+
 /// Runs one test body against both modules, embedded and in daemon mode:
 /// `both!(name, |m| { ... })` defines the tests `name::ours`, `name::mod_wsgi`,
 /// `name::ours_daemon` and `name::mod_wsgi_daemon` (so `cargo test -- ::mod_wsgi` runs the
@@ -709,28 +730,7 @@ pub fn test_venv() -> PathBuf {
 #[macro_export]
 macro_rules! both {
     ($name:ident, |$m:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_variables)]
-            fn body($m: $crate::common::Module) $body
-            #[test]
-            fn ours() {
-                body($crate::common::Module::Ours)
-            }
-            #[test]
-            fn mod_wsgi() {
-                body($crate::common::Module::ModWsgi)
-            }
-            #[test]
-            fn ours_daemon() {
-                body($crate::common::Module::OursDaemon)
-            }
-            #[test]
-            fn mod_wsgi_daemon() {
-                body($crate::common::Module::ModWsgiDaemon)
-            }
-        }
+        $crate::variants!($name, [ours => Ours, mod_wsgi => ModWsgi, ours_daemon => OursDaemon, mod_wsgi_daemon => ModWsgiDaemon], |$m| $body);
     };
 }
 
@@ -739,19 +739,6 @@ macro_rules! both {
 #[macro_export]
 macro_rules! both_embedded {
     ($name:ident, |$m:ident| $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            #[allow(unused_variables)]
-            fn body($m: $crate::common::Module) $body
-            #[test]
-            fn ours() {
-                body($crate::common::Module::Ours)
-            }
-            #[test]
-            fn mod_wsgi() {
-                body($crate::common::Module::ModWsgi)
-            }
-        }
+        $crate::variants!($name, [ours => Ours, mod_wsgi => ModWsgi], |$m| $body);
     };
 }
