@@ -1,0 +1,188 @@
+//! WSGIDaemonProcess options not covered by tests/daemon.rs, one test each, against our
+//! module in daemon mode: supplementary-groups, python-home, graceful-timeout,
+//! shutdown-timeout, deadlock-timeout, socket-timeout, listen-backlog,
+//! header-buffer-size, response-buffer-size, memory-limit and cpu-time-limit.
+//! (connect-timeout only matters when a UNIX socket refuses connections, which a
+//! listening daemon socket does not do: a full backlog makes `connect` wait.)
+
+mod common;
+
+use common::{Module, Server, ServerSpec};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CONF: &str = "\
+WSGIScriptAlias /l @APPS@/limits.wsgi
+WSGIApplicationGroup %{GLOBAL}
+<Directory @APPS@>
+    Require all granted
+</Directory>
+";
+
+fn server(options: &str) -> Server {
+    Server::start(ServerSpec::new(Module::OursDaemon).config(CONF).daemon_options(options))
+}
+
+/// `/l/facts` as JSON, asserting 200.
+fn facts(s: &Server) -> common::json::Json {
+    let r = s.get("/l/facts");
+    assert_eq!(r.status, 200, "GET /l/facts answers 200: {}", r.text());
+    r.json()
+}
+
+fn pid(s: &Server) -> f64 {
+    facts(s).get("pid").num()
+}
+
+/// Waits until `f` holds, polling; false after `limit`.
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn supplementary_groups_are_set() {
+    let exists = Command::new("getent").args(["group", "wsgi-extra"]).output().unwrap();
+    if !exists.status.success() {
+        let made = Command::new("flock")
+            .args(["/tmp/mod_wsgi_rs-useradd.lock", "groupadd", "--system", "wsgi-extra"])
+            .status()
+            .expect("run groupadd");
+        assert!(made.success(), "groupadd wsgi-extra succeeds");
+    }
+    let out = Command::new("getent").args(["group", "wsgi-extra"]).output().unwrap();
+    let gid: f64 = String::from_utf8_lossy(&out.stdout).split(':').nth(2).unwrap().parse().unwrap();
+    let s = server("supplementary-groups=wsgi-extra");
+    let groups = facts(&s).get("groups").arr().iter().map(|g| g.num()).collect::<Vec<_>>();
+    assert!(
+        groups.contains(&gid),
+        "the daemon has wsgi-extra ({gid}) among its groups: {groups:?}"
+    );
+}
+
+#[test]
+fn python_home_selects_the_virtualenv() {
+    let venv = common::test_venv();
+    let s = server(&format!("python-home={}", venv.display()));
+    let f = facts(&s);
+    assert_eq!(f.get("prefix").str(), venv.to_str().unwrap(), "sys.prefix is the python-home venv");
+    assert!(f.get("flask").bool(), "packages of the venv import");
+}
+
+#[test]
+fn graceful_timeout_lets_a_recycled_process_finish_its_request() {
+    // maximum-requests=1: the quick request recycles the process while the slow one
+    // is still running; graceful-timeout gives the slow one time to finish.
+    let s = server("threads=2 maximum-requests=1 graceful-timeout=10");
+    let slow = {
+        let client = s.client();
+        std::thread::spawn(move || client.get("/l/sleep?2"))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(s.get("/l/facts").status, 200, "the quick request is served");
+    let slow = slow.join().unwrap();
+    assert_eq!(slow.status, 200, "the in-flight slow request completes during graceful-timeout");
+    assert!(
+        s.wait_log("maximum-requests=1 reached", Duration::from_secs(5)),
+        "the recycle is logged"
+    );
+}
+
+#[test]
+fn shutdown_timeout_bounds_a_stuck_process() {
+    let s = server("request-timeout=1 shutdown-timeout=1");
+    let before = pid(&s);
+    let r = s.get("/l/sleep?30");
+    assert_eq!(r.status, 504, "the stuck request is answered 504");
+    assert!(
+        wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200
+            && pid(&s) != before),
+        "a new process serves within a few seconds of shutdown-timeout=1"
+    );
+}
+
+#[test]
+fn deadlock_timeout_restarts_a_process_whose_gil_is_stuck() {
+    let s = server("threads=2 deadlock-timeout=2");
+    let before = pid(&s);
+    let off = s.log_len();
+    let r = s.get("/l/hold-gil?30");
+    assert_eq!(r.status, 502, "the request of the stuck process gets 502");
+    s.assert_log_since(off, "deadlock-timeout", "the log says why the process restarted");
+    assert!(
+        wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200
+            && pid(&s) != before),
+        "a new process serves afterwards"
+    );
+}
+
+#[test]
+fn socket_timeout_answers_504() {
+    let s = server("socket-timeout=2");
+    let off = s.log_len();
+    let started = Instant::now();
+    let r = s.get("/l/sleep?6");
+    assert_eq!(r.status, 504, "a daemon silent for longer than socket-timeout gives 504");
+    assert!(started.elapsed() < Duration::from_secs(6), "the answer does not wait for the app");
+    s.assert_log_since(off, "did not answer within", "the timeout is logged");
+}
+
+#[test]
+fn listen_backlog_is_accepted_and_serves() {
+    let s = server("listen-backlog=5");
+    assert_eq!(s.get("/l/facts").status, 200, "a group with listen-backlog=5 serves");
+}
+
+#[test]
+fn header_buffer_size_limits_response_headers() {
+    let s = server("header-buffer-size=8192");
+    let off = s.log_len();
+    assert_eq!(
+        s.get("/l/big-header?20000").status,
+        500,
+        "a 20 KB header over an 8 KB limit is 500"
+    );
+    s.assert_log_since(off, "header-buffer-size", "the log names the option");
+    assert_eq!(s.get("/l/big-header?1000").status, 200, "a small header passes");
+}
+
+#[test]
+fn response_buffer_size_keeps_large_streams_whole() {
+    let s = server("response-buffer-size=65536");
+    let r = s.get("/l/stream?64");
+    assert_eq!(r.status, 200, "the stream is served");
+    assert_eq!(r.body.len(), 64 * 16 * 1024, "every byte of a 1 MiB stream arrives");
+}
+
+#[test]
+fn memory_limit_sets_rlimit_data() {
+    let s = server("memory-limit=1000000000");
+    let limit = facts(&s).get("rlimit_data").arr().iter().map(|v| v.num()).collect::<Vec<_>>();
+    assert_eq!(limit, vec![1e9, 1e9], "RLIMIT_DATA is the memory-limit");
+}
+
+#[test]
+fn cpu_time_limit_recycles_the_process() {
+    let s = server("cpu-time-limit=2");
+    let before = pid(&s);
+    let cpu = facts(&s).get("rlimit_cpu").arr()[0].num();
+    assert_eq!(cpu, 2.0, "RLIMIT_CPU soft limit is the cpu-time-limit");
+    let off = s.log_len();
+    assert_eq!(s.get("/l/burn?3").status, 200, "the request that crosses the limit completes");
+    assert!(
+        s.wait_log("cpu-time-limit (2s) reached", Duration::from_secs(10)),
+        "the graceful restart is logged: {}",
+        s.log_since(off)
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200
+            && pid(&s) != before),
+        "a new process serves afterwards"
+    );
+}
