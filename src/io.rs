@@ -30,6 +30,7 @@ pub trait ResponseSink {
     /// Marks the end of a complete response.
     fn end(&mut self);
     /// Marks the response as cut short: the client must be able to tell it is incomplete.
+    /// Anything still queued is sent first (so it may block).
     fn broken(&mut self);
     /// Sends what is queued. May block: called with the GIL released.
     fn pass(&mut self) -> Result<(), ClientGone>;

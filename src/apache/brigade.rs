@@ -93,6 +93,14 @@ impl ResponseSink for Output {
     /// Marks the response as broken: the chunked encoder then omits the final chunk and
     /// the connection is closed, so the client can tell the body is incomplete.
     fn broken(&mut self) {
+        // Whatever is queued (the status and headers, perhaps) goes out first: the header
+        // filter turns an error bucket that arrives with the headers into an error page.
+        // (A failure here means the client is gone, which the error bucket no longer
+        // needs to tell.)
+        // SAFETY: the brigade belongs to this live request.
+        if unsafe { ffi::wsgi_shim_brigade_empty(self.bb) } == 0 {
+            let _ = self.pass();
+        }
         self.request.close_connection();
         // SAFETY: creates an error bucket from the request pool and connection allocator.
         let b = unsafe {

@@ -119,7 +119,11 @@ impl Input {
         out
     }
 
-    fn read_bytes<'py>(&mut self, py: Python<'py>, size: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read_bytes<'py>(
+        &mut self,
+        py: Python<'py>,
+        size: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         match size {
             Some(n) => {
                 while self.buffered().len() < n && self.fill(py, n - self.buffered().len(), true)? {
@@ -133,7 +137,11 @@ impl Input {
         }
     }
 
-    fn read_line<'py>(&mut self, py: Python<'py>, limit: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read_line<'py>(
+        &mut self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut scanned = 0;
         loop {
             let buffered = self.buffered();

@@ -163,8 +163,8 @@ impl StartResponse {
 
     /// Ends a response whose body broke off after the headers went out.
     pub fn abort(&mut self, py: Python<'_>) {
-        // What is queued goes out first: the header filter would turn an error bucket in
-        // the same brigade as the headers into an error page.
+        // Send what is queued with the GIL released, so the sink's own flush before the
+        // break (see `ResponseSink::broken`) finds nothing to do.
         let _ = self.pass(py);
         if let (false, Some(sink)) = (self.client_gone, self.sink.as_mut()) {
             sink.broken();
