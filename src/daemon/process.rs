@@ -258,39 +258,25 @@ fn serve(
     // SAFETY: blocks the stop signals in this thread before any worker exists, so every
     // worker inherits the mask and only `sigtimedwait` below receives them.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) };
-    let dispatcher = state.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("wsgi:{}:poll", def.name))
-        .spawn(move || super::worker::dispatcher(&dispatcher));
-    if let Err(e) = spawned {
-        fail(
-            server,
-            &format!("WSGI daemon group '{}': cannot start the dispatcher thread: {e}", def.name),
-        );
-    }
-    for slot in 0..def.threads as usize {
-        let state = state.clone();
-        let mut builder = std::thread::Builder::new().name(format!("wsgi:{}", def.name));
-        if let Some(size) = def.stack_size {
+    // The threads of a daemon: one dispatcher, `threads=` workers, one monitor. A
+    // process that cannot start them is of no use, so it leaves.
+    let start_thread = |role: &str, stack: Option<u32>, body: Box<dyn FnOnce() + Send>| {
+        let mut builder = std::thread::Builder::new().name(format!("wsgi:{}{role}", def.name));
+        if let Some(size) = stack {
             builder = builder.stack_size(size as usize);
         }
-        if let Err(e) = builder.spawn(move || super::worker::work_loop(&state, slot)) {
-            fail(
-                server,
-                &format!("WSGI daemon group '{}': cannot start a worker thread: {e}", def.name),
-            );
+        if let Err(e) = builder.spawn(body) {
+            fail(server, &format!("WSGI daemon group '{}': cannot start a thread: {e}", def.name));
         }
+    };
+    let dispatcher = state.clone();
+    start_thread(":poll", None, Box::new(move || super::worker::dispatcher(&dispatcher)));
+    for slot in 0..def.threads as usize {
+        let worker = state.clone();
+        start_thread("", def.stack_size, Box::new(move || super::worker::work_loop(&worker, slot)));
     }
     let monitor = state.clone();
-    let spawned = std::thread::Builder::new()
-        .name(format!("wsgi:{}:monitor", def.name))
-        .spawn(move || super::monitor::run(&monitor));
-    if let Err(e) = spawned {
-        fail(
-            server,
-            &format!("WSGI daemon group '{}': cannot start the monitor thread: {e}", def.name),
-        );
-    }
+    start_thread(":monitor", None, Box::new(move || super::monitor::run(&monitor)));
     let (reason, forced) = wait_for_stop(&state, &signals);
     log::server(
         server,
