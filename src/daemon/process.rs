@@ -20,8 +20,13 @@ pub const FAILED: i32 = 100;
 /// Exit code of a daemon that left because its GIL was stuck (`deadlock-timeout`).
 pub const DEADLOCKED: i32 = 101;
 
+/// Pause before a daemon that cannot start exits, so Apache's parent (which forks a
+/// replacement at once) does not spin on a broken configuration.
+const FAILED_PAUSE: Duration = Duration::from_secs(5);
+
 fn fail(server: *mut ffi::server_rec, msg: &str) -> ! {
     log::server(server, Level::Crit, msg);
+    std::thread::sleep(FAILED_PAUSE);
     // SAFETY: leaves the forked child at once, without running Apache's exit handlers.
     unsafe { libc::_exit(FAILED) }
 }
