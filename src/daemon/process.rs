@@ -199,13 +199,25 @@ pub fn run(
     unsafe { libc::_exit(code) }
 }
 
-fn serve(
-    group: &Arc<Group>,
-    generation: &Arc<Generation>,
-    index: u32,
-    server: *mut ffi::server_rec,
-) {
+/// The server whose `WSGIDaemonProcess` defined `name`: the group's log lines and its
+/// Python output go to that server's `ErrorLog` (a virtual host's own, if it has one).
+fn defining_server(main: *mut ffi::server_rec, name: &str) -> *mut ffi::server_rec {
+    let mut server = main;
+    while !server.is_null() {
+        // SAFETY: Apache's server list, configured by this module, lives for the generation.
+        unsafe {
+            if crate::hooks::server_config(server).daemon_processes.iter().any(|d| d.name == name) {
+                return server;
+            }
+            server = (*server).next;
+        }
+    }
+    main
+}
+
+fn serve(group: &Arc<Group>, generation: &Arc<Generation>, index: u32, main: *mut ffi::server_rec) {
     let def = &group.def;
+    let server = defining_server(main, &def.name);
     shed_apache(group, generation);
     let account = account(group)
         .unwrap_or_else(|e| fail(server, &format!("WSGI daemon group '{}': {e}", def.name)));
@@ -243,7 +255,7 @@ fn serve(
         threads_per_process: def.threads as i32,
         ..crate::hooks::process_facts()
     };
-    if let Err(e) = interpreter::start(&settings(group, server), &facts, server) {
+    if let Err(e) = interpreter::start(&settings(group, main), &facts, server) {
         fail(server, &format!("WSGI daemon group '{}': cannot start Python: {e}", def.name));
     }
     log::server(
@@ -256,7 +268,7 @@ fn serve(
             def.threads
         ),
     );
-    super::worker::preload(group, server);
+    super::worker::preload(group, main, server);
 
     let state = Arc::new(State::new(group.clone(), generation.clone(), server));
     let signals = stop_signals();

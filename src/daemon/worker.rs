@@ -20,9 +20,11 @@ use crate::python::{log_exception, script, thread_state};
 use crate::response::Head;
 
 /// Loads the group's `WSGIImportScript`s and preloadable aliases at process start.
-pub fn preload(group: &Group, server: *mut ffi::server_rec) {
+/// `main` is the main server (the list of servers starts there); failures are logged
+/// against `server`, the group's own.
+pub fn preload(group: &Group, main: *mut ffi::server_rec, server: *mut ffi::server_rec) {
     // SAFETY: the main server list was configured by this module.
-    let scripts = unsafe { crate::hooks::preloads(server, &group.def.name) };
+    let scripts = unsafe { crate::hooks::preloads(main, &group.def.name) };
     for path in scripts {
         thread_state::attach(|py| {
             if let Err(e) = script::preload(py, &path) {
