@@ -47,38 +47,46 @@ fn connect(group: &Group) -> std::io::Result<UnixStream> {
     }
 }
 
+/// A connection to a daemon process, and that process's pid once its greeting arrived.
+struct Connection {
+    stream: UnixStream,
+    pid: Option<u32>,
+    /// The I/O timeout set on the socket.
+    timeout: Option<Duration>,
+}
+
 /// Connections to daemons kept open between requests, by socket path (which names the
 /// generation, so a restart never reuses an old daemon's connection).
-static IDLE: Mutex<Vec<(String, UnixStream)>> = Mutex::new(Vec::new());
+static IDLE: Mutex<Vec<(String, Connection)>> = Mutex::new(Vec::new());
 /// Idle connections kept per Apache child.
 const MAX_IDLE: usize = 64;
 
 /// Takes an idle connection to `path` that the daemon has not closed.
-fn take_idle(path: &str) -> Option<UnixStream> {
+fn take_idle(path: &str) -> Option<Connection> {
     let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
     while let Some(i) = idle.iter().rposition(|(p, _)| p == path) {
-        let (_, stream) = idle.swap_remove(i);
+        let (_, connection) = idle.swap_remove(i);
         let mut probe = [0u8; 1];
         // SAFETY: a non-blocking peek on a socket we own: 0 means the daemon closed it.
         let n = unsafe {
             libc::recv(
-                std::os::fd::AsRawFd::as_raw_fd(&stream),
+                std::os::fd::AsRawFd::as_raw_fd(&connection.stream),
                 probe.as_mut_ptr().cast(),
                 1,
                 libc::MSG_PEEK | libc::MSG_DONTWAIT,
             )
         };
         if n < 0 && std::io::Error::last_os_error().kind() == ErrorKind::WouldBlock {
-            return Some(stream);
+            return Some(connection);
         }
     }
     None
 }
 
-fn put_idle(path: &str, stream: UnixStream) {
+fn put_idle(path: &str, connection: Connection) {
     let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
     if idle.len() < MAX_IDLE {
-        idle.push((path.to_owned(), stream));
+        idle.push((path.to_owned(), connection));
     }
 }
 
@@ -111,10 +119,10 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
     // few times (daemons being recycled); reused ones do not count.
     let mut fresh_failures = 0;
     loop {
-        let (mut stream, reused) = match take_idle(&group.socket_path) {
-            Some(stream) => (stream, true),
+        let (mut connection, reused) = match take_idle(&group.socket_path) {
+            Some(connection) => (connection, true),
             None => match connect(group) {
-                Ok(stream) => (stream, false),
+                Ok(stream) => (Connection { stream, pid: None, timeout: None }, false),
                 Err(e) => {
                     log::request(request.as_ptr(), Level::Error, &format!("Unable to connect to WSGI daemon process group '{}' on '{}' within {:?}: {e}", group.def.name, group.socket_path, group.def.connect_timeout));
                     return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
@@ -122,10 +130,10 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
             },
         };
         let last_try = !reused && fresh_failures >= 2 * group.def.processes;
-        match exchange(request, group, &mut stream, &encoded, !last_try) {
+        match exchange(request, group, &mut connection, &encoded, !last_try) {
             Exchange::Done(status, reusable) => {
                 if reusable {
-                    put_idle(&group.socket_path, stream);
+                    put_idle(&group.socket_path, connection);
                 }
                 return status;
             }
@@ -134,11 +142,11 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
     }
 }
 
-/// Sends the request on `stream` and relays the answer.
+/// Sends the request on `connection` and relays the answer.
 fn exchange(
     request: Request,
     group: &Group,
-    stream: &mut UnixStream,
+    connection: &mut Connection,
     encoded: &[u8],
     retry: bool,
 ) -> Exchange {
@@ -152,8 +160,12 @@ fn exchange(
     } else {
         group.def.socket_timeout
     };
-    let _ = stream.set_read_timeout(Some(timeout));
-    let _ = stream.set_write_timeout(Some(timeout));
+    let stream = &mut connection.stream;
+    if connection.timeout != Some(timeout) {
+        let _ = stream.set_read_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout));
+        connection.timeout = Some(timeout);
+    }
     if let Err(e) = protocol::write_frame(stream, Kind::Request, encoded) {
         if retry {
             return Exchange::Stale;
@@ -171,24 +183,22 @@ fn exchange(
     let mut output = Output::new(request);
     let mut body = Body(request);
     let mut response = Response::default();
-    let mut pid = None;
+    let pid = &mut connection.pid;
+    // Whether the daemon said anything about this request (its greeting does not count).
+    let mut answered = false;
     let mut payload = Vec::new();
     let mut block = Vec::new();
     let mut queued = 0;
     let mut unflushed = 0;
-    let daemon = |pid: Option<u32>| {
+    let daemon = |pid: &Option<u32>| {
         pid.map_or_else(|| format!("of group '{name}'"), |p| format!("{p} of group '{name}'"))
     };
     loop {
         let kind = match protocol::read_frame(stream, &mut payload) {
             Ok(kind) => kind,
-            // A connection closed or reset before the daemon took the request carried
-            // nothing; a daemon that takes too long to answer is a timeout, not stale.
-            Err(e)
-                if pid.is_none()
-                    && retry
-                    && !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) =>
-            {
+            // A daemon that closes a connection without reading the request resets it:
+            // nothing ran, so it can go again. End of file means the daemon read it.
+            Err(e) if !answered && retry && e.kind() == ErrorKind::ConnectionReset => {
                 return Exchange::Stale
             }
             Err(e) => {
@@ -216,9 +226,17 @@ fn exchange(
                 return Exchange::Done(status as i32, false);
             }
         };
+        let first = !answered;
+        answered |= kind != Kind::Accepted;
         match kind {
-            Kind::Accepted if payload.len() == 4 => {
-                pid = Some(u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")))
+            Kind::Accepted if payload.len() == 4 && pid.is_none() => {
+                *pid = Some(u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")));
+                continue;
+            }
+            Kind::Declined if first && retry => return Exchange::Stale,
+            Kind::Declined if first => {
+                log::request(r, Level::Error, &format!("WSGI daemon process group '{name}' kept declining the request for '{uri}' (its processes are restarting)"));
+                return Exchange::Done(ffi::HTTP_SERVICE_UNAVAILABLE as i32, false);
             }
             Kind::Read if payload.len() == 5 => {
                 let want = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")) as usize;

@@ -4,15 +4,21 @@
 //! Both directions are framed, so a daemon that dies mid-response is seen as an error,
 //! never as a complete response (mod_wsgi ends a response at socket EOF).
 //!
-//! A request goes like this:
+//! A connection starts with daemon -> child `Accepted` and the daemon's pid (named in the
+//! child's log if that daemon dies), and then carries one request after another:
 //! 1. child -> daemon `Request`: the generation secret, the request facts, every CGI variable.
-//! 2. daemon -> child `Accepted` with its pid (named in the child's log if it dies).
+//! 2. The daemon answers `Declined` if it is restarting and did not run the request (the
+//!    child sends it again elsewhere).
 //! 3. The daemon pulls the body: `Read(n, all)` -> the child answers `Body` with up to
 //!    `n` bytes (with `all`, exactly `n` unless the body ends first; empty at the end) or
 //!    `BodyError`. Nothing is pushed, so an application that answers before reading
 //!    a large upload cannot deadlock the two processes.
 //! 4. daemon -> child `Head`, `Data`/`Flush`..., then `End`, or `Broken` (cut short after
 //!    the head), or `Fail(status)` (nothing sent: the child answers with that status).
+//!
+//! A connection the daemon closes without reading the request is reset (`ECONNRESET`), so
+//! the child can send it again; end of file before any frame means the daemon read it and
+//! died, and the request is not sent twice.
 
 use std::io::{self, Read, Write};
 
@@ -30,6 +36,7 @@ pub enum Kind {
     Body = b'B',
     BodyError = b'e',
     Accepted = b'A',
+    Declined = b'N',
     Read = b'R',
     Head = b'H',
     Data = b'D',
@@ -46,6 +53,7 @@ impl Kind {
             b'B' => Kind::Body,
             b'e' => Kind::BodyError,
             b'A' => Kind::Accepted,
+            b'N' => Kind::Declined,
             b'R' => Kind::Read,
             b'H' => Kind::Head,
             b'D' => Kind::Data,
@@ -69,18 +77,44 @@ pub fn put_frame(out: &mut Vec<u8>, kind: Kind, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
-/// Writes one frame.
+/// Writes one frame, in one system call when the socket takes it all.
 pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result<()> {
     let mut header = [0u8; 5];
     header[0] = kind as u8;
     header[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-    w.write_all(&header)?;
-    w.write_all(payload)
+    write_parts(w, &[&header, payload])
+}
+
+/// Writes `parts` one after another with vectored writes: the peer is woken once for
+/// the whole, not once per part.
+pub fn write_parts(w: &mut impl Write, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> =
+        parts.iter().filter(|p| !p.is_empty()).map(|p| io::IoSlice::new(p)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match w.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads one frame into `payload` (replacing its contents). EOF before a frame starts is
 /// `UnexpectedEof`, like EOF inside one: the peer never closes between frames mid-request.
 pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Kind> {
+    let (kind, len) = read_header(r)?;
+    payload.clear();
+    payload.resize(len, 0);
+    r.read_exact(payload)?;
+    Ok(kind)
+}
+
+/// Reads a frame's kind and payload length, leaving the payload to the caller (who can
+/// read it straight into its own buffer).
+pub fn read_header(r: &mut impl Read) -> io::Result<(Kind, usize)> {
     let mut header = [0u8; 5];
     r.read_exact(&mut header)?;
     let kind = Kind::from_byte(header[0])?;
@@ -88,10 +122,7 @@ pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Kind> 
     if len > MAX_FRAME {
         return Err(invalid(format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit")));
     }
-    payload.clear();
-    payload.resize(len, 0);
-    r.read_exact(payload)?;
-    Ok(kind)
+    Ok((kind, len))
 }
 
 /// Builds payloads field by field.
@@ -250,6 +281,47 @@ pub fn secrets_match(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that takes at most `limit` bytes per call, to exercise partial writes.
+    struct Trickle {
+        out: Vec<u8>,
+        limit: usize,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[io::IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+            self.calls += 1;
+            let mut taken = 0;
+            for b in bufs {
+                let n = b.len().min(self.limit - taken);
+                self.out.extend_from_slice(&b[..n]);
+                taken += n;
+            }
+            Ok(taken)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn frames_go_out_whole_in_one_write_or_across_partial_writes() {
+        let mut one = Trickle { out: Vec::new(), limit: usize::MAX, calls: 0 };
+        write_frame(&mut one, Kind::Data, b"hello").unwrap();
+        assert_eq!((one.out.as_slice(), one.calls), (&b"D\0\0\0\x05hello"[..], 1));
+
+        let mut slow = Trickle { out: Vec::new(), limit: 3, calls: 0 };
+        write_parts(&mut slow, &[b"", b"abcd", b"", b"efghij"]).unwrap();
+        assert_eq!(slow.out, b"abcdefghij");
+        assert_eq!(slow.calls, 4);
+        let mut payload = Vec::new();
+        let kind = read_frame(&mut &one.out[..], &mut payload).unwrap();
+        assert_eq!((kind, payload.as_slice()), (Kind::Data, &b"hello"[..]));
+    }
 
     #[test]
     fn request_frame_round_trips() {

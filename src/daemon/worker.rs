@@ -1,7 +1,7 @@
 //! A daemon worker thread: accept a connection from an Apache child, check it, and run
 //! its request through the same WSGI call as embedded mode.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -93,7 +93,19 @@ fn accept_all(state: &State, listener: i32) {
         }
         // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        if stream.set_nonblocking(false).is_ok() {
+        // The pid goes out once per connection, for the child's log lines; a 9-byte
+        // frame on a fresh connection cannot block.
+        let timeout = io_timeout(&state.group);
+        if stream.set_nonblocking(false).is_ok()
+            && stream.set_read_timeout(timeout).is_ok()
+            && stream.set_write_timeout(timeout).is_ok()
+            && protocol::write_frame(
+                &mut &stream,
+                Kind::Accepted,
+                &std::process::id().to_be_bytes(),
+            )
+            .is_ok()
+        {
             state.queue(stream);
         }
     }
@@ -132,8 +144,6 @@ fn io_timeout(group: &Group) -> Option<Duration> {
 fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) -> bool {
     let mut stream = stream;
     let log = Target::Server(state.server);
-    let _ = stream.set_read_timeout(io_timeout(&state.group));
-    let _ = stream.set_write_timeout(io_timeout(&state.group));
     let mut payload = Vec::new();
     let frame = match protocol::read_frame(&mut stream, &mut payload) {
         Ok(Kind::Request) => RequestFrame::decode(&payload),
@@ -170,11 +180,7 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
     // on a fresh process.
     if frame.reload && script::loaded_mtime(&frame.script).is_some_and(|loaded| loaded != mtime) {
         state.stop(format!("script '{}' changed", frame.script), false);
-        return false;
-    }
-    if protocol::write_frame(&mut stream, Kind::Accepted, &std::process::id().to_be_bytes())
-        .is_err()
-    {
+        let _ = protocol::write_frame(&mut stream, Kind::Declined, b"");
         return false;
     }
     let now = environ::now();
@@ -212,7 +218,7 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
     };
     let Ok(writer) = stream.try_clone() else { return false };
     let outcome = thread_state::attach(|py| {
-        let source = Box::new(SocketBody { stream: reader, payload: Vec::new() });
+        let source = Box::new(SocketBody { stream: reader });
         let sink = Box::new(SocketSink { stream: writer, queued: Vec::new(), files: Vec::new() });
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
@@ -237,21 +243,21 @@ fn request_uri(frame: &RequestFrame) -> String {
 /// The request body, pulled from the Apache child one `Read` at a time.
 struct SocketBody {
     stream: UnixStream,
-    payload: Vec<u8>,
 }
 
 impl SocketBody {
     /// Asks the Apache child for up to `buf.len()` bytes (with `all`, for exactly that
-    /// many unless the body ends first) and takes its answer.
+    /// many unless the body ends first) and reads its answer straight into `buf`.
     fn pull(&mut self, buf: &mut [u8], all: bool) -> Result<usize, BodyError> {
         let want = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        let mut ask = want.to_be_bytes().to_vec();
-        ask.push(u8::from(all));
+        let mut ask = [0u8; 5];
+        ask[..4].copy_from_slice(&want.to_be_bytes());
+        ask[4] = u8::from(all);
         protocol::write_frame(&mut self.stream, Kind::Read, &ask).map_err(|_| BodyError)?;
-        match protocol::read_frame(&mut self.stream, &mut self.payload) {
-            Ok(Kind::Body) if self.payload.len() <= buf.len() => {
-                buf[..self.payload.len()].copy_from_slice(&self.payload);
-                Ok(self.payload.len())
+        match protocol::read_header(&mut self.stream) {
+            Ok((Kind::Body, len)) if len <= buf.len() => {
+                self.stream.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
+                Ok(len)
             }
             _ => Err(BodyError),
         }
