@@ -31,10 +31,17 @@ static CPU_SHARE: AtomicU32 = AtomicU32::new(100);
 const PATIENCE_BUSY: Duration = Duration::from_millis(2);
 const PATIENCE_BLOCKED: Duration = Duration::from_micros(100);
 
+/// One permit in this many is timed: reading a thread's CPU clock takes the scheduler's
+/// lock, too dear to do on every pass of a streamed response.
+const TIME_ONE_IN: u32 = 16;
+
 thread_local! {
-    // No destructor: safe in any process. `Some` while this thread holds the permit:
-    // when it took it, in wall and CPU time.
-    static HOLDING: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
+    // No destructors: safe in any process.
+    /// Whether this thread holds the permit, and for a timed permit, when it took it in
+    /// wall and CPU time.
+    static HOLDING: Cell<Option<Option<(Instant, Duration)>>> = const { Cell::new(None) };
+    /// Permits this thread took, to pick the ones to time.
+    static TAKEN: Cell<u32> = const { Cell::new(0) };
 }
 
 /// CPU time used by the calling thread.
@@ -54,18 +61,22 @@ pub fn enter() {
         GATE.freed.wait_timeout_while(free, patience, |f| !*f).unwrap_or_else(|e| e.into_inner());
     if *free {
         *free = false;
-        HOLDING.with(|h| h.set(Some((Instant::now(), thread_cpu_time()))));
+        let n = TAKEN.with(|t| t.replace(t.get().wrapping_add(1)));
+        let timed = (n % TIME_ONE_IN == 0).then(|| (Instant::now(), thread_cpu_time()));
+        HOLDING.with(|h| h.set(Some(timed)));
     }
 }
 
 /// Gives back the permit, if this thread holds it.
 pub fn leave() {
-    let Some((since, cpu_since)) = HOLDING.with(|h| h.take()) else { return };
-    let wall = since.elapsed().as_nanos().max(1);
-    let cpu = thread_cpu_time().saturating_sub(cpu_since).as_nanos();
-    let share = (cpu * 100 / wall).min(100) as u32;
-    let old = CPU_SHARE.load(Ordering::Relaxed);
-    CPU_SHARE.store((old * 7 + share) / 8, Ordering::Relaxed);
+    let Some(timed) = HOLDING.with(|h| h.take()) else { return };
+    if let Some((since, cpu_since)) = timed {
+        let wall = since.elapsed().as_nanos().max(1);
+        let cpu = thread_cpu_time().saturating_sub(cpu_since).as_nanos();
+        let share = (cpu * 100 / wall).min(100) as u32;
+        let old = CPU_SHARE.load(Ordering::Relaxed);
+        CPU_SHARE.store((old * 7 + share) / 8, Ordering::Relaxed);
+    }
     *GATE.free.lock().unwrap_or_else(|e| e.into_inner()) = true;
     GATE.freed.notify_one();
 }
