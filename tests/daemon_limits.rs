@@ -1,7 +1,8 @@
 //! WSGIDaemonProcess options not covered by tests/daemon.rs, one test each, against our
 //! module in daemon mode: supplementary-groups, python-home, graceful-timeout,
 //! shutdown-timeout, deadlock-timeout, socket-timeout, listen-backlog,
-//! header-buffer-size, response-buffer-size, memory-limit and cpu-time-limit.
+//! header-buffer-size, response-buffer-size, response-flush-delay, memory-limit and
+//! cpu-time-limit.
 //! (connect-timeout only matters when a UNIX socket refuses connections, which a
 //! listening daemon socket does not do: a full backlog makes `connect` wait.)
 
@@ -158,6 +159,65 @@ fn response_buffer_size_keeps_large_streams_whole() {
     let r = s.get("/l/stream?64");
     assert_eq!(r.status, 200, "the stream is served");
     assert_eq!(r.body.len(), 64 * 16 * 1024, "every byte of a 1 MiB stream arrives");
+}
+
+/// The chunks of a chunked HTTP/1.1 response body, as sent.
+fn chunks_of(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut rest = body;
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+            .expect("hex chunk size");
+        if size == 0 {
+            return chunks;
+        }
+        chunks.push(rest[line_end + 2..line_end + 2 + size].to_vec());
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+}
+
+#[test]
+fn response_flush_delay_joins_close_blocks_and_holds_none() {
+    use std::io::{Read, Write};
+    let s = server("response-flush-delay=5");
+    let mut c = s.client().connect();
+    let started = Instant::now();
+    c.write_all(b"GET /l/trickle?30,0.001,1.5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    let mut before_pause = None;
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if before_pause.is_none() && raw.windows(9).any(|w| w == b"block029;") {
+            before_pause = Some(started.elapsed());
+        }
+    }
+    let before_pause = before_pause.expect("the blocks before the pause arrive");
+    assert!(
+        before_pause < Duration::from_millis(1000),
+        "the blocks yielded before a 1.5 s pause reach the client before it ends ({before_pause:?})"
+    );
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        String::from_utf8_lossy(&raw[..head_end]).contains("Transfer-Encoding: chunked"),
+        "the streamed response is chunked"
+    );
+    let chunks = chunks_of(&raw[head_end..]);
+    let body: Vec<u8> = chunks.concat();
+    let expected: Vec<u8> =
+        (0..30).flat_map(|i| format!("block{i:03};").into_bytes()).chain(*b"last").collect();
+    assert_eq!(body, expected, "every block arrives, in order");
+    assert!(
+        chunks.len() <= 15,
+        "30 blocks yielded 1 ms apart go out a few at a time, not one write each: {} chunks",
+        chunks.len()
+    );
 }
 
 #[test]

@@ -131,7 +131,6 @@ impl DaemonProcess {
             ("interrupt-timeout", self.interrupt_timeout != d.interrupt_timeout),
             ("eviction-timeout", self.eviction_timeout != d.eviction_timeout),
             ("response-socket-timeout", self.response_socket_timeout != self.socket_timeout),
-            ("response-flush-delay", self.response_flush_delay != d.response_flush_delay),
             ("server-metrics", self.server_metrics != d.server_metrics),
         ];
         checks.iter().filter(|(_, given)| *given).map(|(name, _)| *name).collect()

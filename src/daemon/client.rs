@@ -5,7 +5,7 @@
 //! a broken or hostile daemon cannot inject headers or pass off a truncated response as
 //! complete.
 
-use std::io::ErrorKind;
+use std::io::{BufReader, ErrorKind};
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,6 +21,9 @@ use crate::response::Response;
 
 /// Most request body bytes sent in one `Body` frame.
 const MAX_BODY_BLOCK: usize = 1024 * 1024;
+
+/// Size of the buffer frames from the daemon are read through.
+const READ_BUFFER: usize = 64 * 1024;
 
 /// Body bytes held in the brigade before they are passed on without a flush.
 const PASS_THRESHOLD: usize = 64 * 1024;
@@ -90,15 +93,19 @@ fn put_idle(path: &str, connection: Connection) {
     }
 }
 
-/// Whether the daemon has already sent more (a read would not wait).
-fn more_waiting(stream: &UnixStream) -> bool {
+/// Waits up to `wait` for the daemon to send more; true if it did.
+fn more_within(stream: &UnixStream, wait: Duration) -> bool {
     let mut poll = libc::pollfd {
         fd: std::os::fd::AsRawFd::as_raw_fd(stream),
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: polls one descriptor we own, without waiting.
-    unsafe { libc::poll(&mut poll, 1, 0) > 0 }
+    let timeout = libc::timespec {
+        tv_sec: wait.as_secs() as libc::time_t,
+        tv_nsec: wait.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: polls one descriptor we own, for at most `timeout`, with no signal mask.
+    unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) > 0 }
 }
 
 /// How one attempt at a request ended.
@@ -160,13 +167,13 @@ fn exchange(
     } else {
         group.def.socket_timeout
     };
-    let stream = &mut connection.stream;
+    let stream = &connection.stream;
     if connection.timeout != Some(timeout) {
         let _ = stream.set_read_timeout(Some(timeout));
         let _ = stream.set_write_timeout(Some(timeout));
         connection.timeout = Some(timeout);
     }
-    if let Err(e) = protocol::write_frame(stream, Kind::Request, encoded) {
+    if let Err(e) = protocol::write_frame(&mut &*stream, Kind::Request, encoded) {
         if retry {
             return Exchange::Stale;
         }
@@ -193,8 +200,28 @@ fn exchange(
     let daemon = |pid: &Option<u32>| {
         pid.map_or_else(|| format!("of group '{name}'"), |p| format!("{p} of group '{name}'"))
     };
+    // When the daemon asked for a flush it still owes: a flush waits up to
+    // `response-flush-delay` for more of the response, so blocks the daemon sends close
+    // together go out in one write, and none waits longer than the delay.
+    let mut flush_owed: Option<Instant> = None;
+    // Frames are read through a buffer: a daemon streaming many small blocks costs one
+    // read per batch, not two per frame.
+    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
     loop {
-        let kind = match protocol::read_frame(stream, &mut payload) {
+        if let Some(since) = flush_owed {
+            let wait =
+                (since + group.def.response_flush_delay).saturating_duration_since(Instant::now());
+            if reader.buffer().is_empty() && !more_within(stream, wait) {
+                flush_owed = None;
+                queued = 0;
+                unflushed = 0;
+                output.flush();
+                if output.pass().is_err() {
+                    return Exchange::Done(ffi::OK as i32, false); // The client is gone; closing tells the daemon.
+                }
+            }
+        }
+        let kind = match protocol::read_frame(&mut reader, &mut payload) {
             Ok(kind) => kind,
             // A daemon that closes a connection without reading the request resets it:
             // nothing ran, so it can go again. End of file means the daemon read it.
@@ -244,8 +271,8 @@ fn exchange(
                 let read =
                     if payload[4] != 0 { body.read_all(&mut block) } else { body.read(&mut block) };
                 let sent = match read {
-                    Ok(n) => protocol::write_frame(stream, Kind::Body, &block[..n]),
-                    Err(_) => protocol::write_frame(stream, Kind::BodyError, b""),
+                    Ok(n) => protocol::write_frame(&mut &*stream, Kind::Body, &block[..n]),
+                    Err(_) => protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
                 };
                 if sent.is_err() {
                     continue; // The read below reports what happened to the daemon.
@@ -294,22 +321,15 @@ fn exchange(
                     }
                 }
             }
-            // A flush waits only while more of the response is already here: blocks the
-            // daemon sent back to back go out together, and none is held once the
-            // daemon pauses.
-            Kind::Flush if response.head_sent() && !more_waiting(stream) => {
-                queued = 0;
-                unflushed = 0;
-                output.flush();
-                if output.pass().is_err() {
-                    return Exchange::Done(ffi::OK as i32, false);
-                }
+            Kind::Flush if response.head_sent() => {
+                flush_owed.get_or_insert_with(Instant::now);
             }
-            Kind::Flush if response.head_sent() => {}
             Kind::End if response.head_sent() => {
                 output.end();
                 let _ = output.pass();
-                return Exchange::Done(ffi::OK as i32, true);
+                // Nothing may follow the end: anything buffered would confuse the
+                // connection's next request, so such a connection is not reused.
+                return Exchange::Done(ffi::OK as i32, reader.buffer().is_empty());
             }
             Kind::Broken if response.head_sent() => {
                 output.broken();
@@ -328,7 +348,7 @@ fn exchange(
                 } else {
                     ffi::HTTP_INTERNAL_SERVER_ERROR as i32
                 };
-                return Exchange::Done(status, true);
+                return Exchange::Done(status, reader.buffer().is_empty());
             }
             other => {
                 log::request(r, Level::Error, &format!("WSGI daemon process {} broke the protocol for '{uri}' (unexpected {other:?} frame)", daemon(pid)));

@@ -55,5 +55,19 @@ def application(environ, start_response):
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         block = b"0123456789abcdef" * 1024
         return (block for _ in range(int(arg or "64")))
+    if path == "/trickle":
+        # ?N,G,S: N small blocks G seconds apart, a pause of S seconds, then one last block.
+        count, gap, pause = (arg or "50,0,1").split(",")
+
+        def trickle():
+            for i in range(int(count)):
+                if i and float(gap):
+                    time.sleep(float(gap))
+                yield b"block%03d;" % i
+            time.sleep(float(pause))
+            yield b"last"
+
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return trickle()
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"no such route"]
