@@ -173,6 +173,27 @@ both!(chunked_request_read_n_until_empty, |m| {
     assert!(r.body == body, "read(n) on a chunked body ends with b'' after every byte");
 });
 
+both!(read_n_returns_once_n_bytes_arrived, |m| {
+    // The client sends the first 100 of 1000 announced bytes and waits for the answer:
+    // read(100) must not wait for bytes the application did not ask for (daemon mode
+    // reads ahead only what has already arrived).
+    if m == Module::ModWsgiDaemon {
+        return; // mod_wsgi 4.9.4 daemon mode sends the whole body before any response.
+    }
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let mut c = s.client().connect();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let head = format!(
+        "POST /ks/read-first?100 HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n",
+        s.port
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    c.write_all(&[b'a'; 100]).unwrap();
+    let r = common::http::read_response(&mut c, false);
+    assert_eq!(r.status, 200, "read(100) answers while 900 bytes are still to come");
+    assert_eq!(r.body, [b'a'; 100], "the first 100 bytes are echoed");
+});
+
 both!(keepalive_requests_do_not_share_input, |m| {
     // Two POSTs on one connection: the second app must see only its own body.
     let s = Server::start(ServerSpec::kitchensink(m));

@@ -177,6 +177,40 @@ unsafe extern "C" fn close_apr_file(file: *mut std::os::raw::c_void) -> ffi::apr
 /// The request body, read through Apache's input filters (dechunked).
 pub struct Body(pub Request);
 
+impl Body {
+    /// Reads what of the body has arrived already into `buf`, without waiting (after a
+    /// blocking read, so `100 Continue` has been answered). Zero when nothing is at hand.
+    pub fn read_available(&mut self, buf: &mut [u8]) -> usize {
+        let r = self.0;
+        let mut got = 0;
+        // SAFETY: the request and its connection are live in the handler; the brigade
+        // comes from the request pool and is emptied after each read; `apr_brigade_flatten`
+        // writes at most the free length of `buf`.
+        unsafe {
+            let bb = ffi::apr_brigade_create(r.pool(), (*r.connection()).bucket_alloc);
+            while got < buf.len() {
+                let rv = ffi::ap_get_brigade(
+                    (*r.as_ptr()).input_filters,
+                    bb,
+                    ffi::ap_input_mode_t_AP_MODE_READBYTES,
+                    ffi::apr_read_type_e_APR_NONBLOCK_READ,
+                    (buf.len() - got) as ffi::apr_off_t,
+                );
+                let mut len = (buf.len() - got) as ffi::apr_size_t;
+                let flattened = rv == 0
+                    && ffi::apr_brigade_flatten(bb, buf[got..].as_mut_ptr().cast(), &mut len) == 0;
+                ffi::apr_brigade_cleanup(bb.cast());
+                if !flattened || len == 0 {
+                    break;
+                }
+                got += len as usize;
+            }
+            ffi::apr_brigade_destroy(bb);
+        }
+        got
+    }
+}
+
 impl BodySource for Body {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
         // SAFETY: the request is live and ap_setup_client_block ran in the handler; the

@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Kind, RequestFrame};
+use super::protocol::{self, Kind, ReadAsk, RequestFrame};
 use super::supervisor::Group;
 use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level};
@@ -265,11 +265,23 @@ fn exchange(
                 log::request(r, Level::Error, &format!("WSGI daemon process group '{name}' kept declining the request for '{uri}' (its processes are restarting)"));
                 return Exchange::Done(ffi::HTTP_SERVICE_UNAVAILABLE as i32, false);
             }
-            Kind::Read if payload.len() == 5 => {
-                let want = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")) as usize;
-                block.resize(want.clamp(1, MAX_BODY_BLOCK), 0);
-                let read =
-                    if payload[4] != 0 { body.read_all(&mut block) } else { body.read(&mut block) };
+            Kind::Read if ReadAsk::decode(&payload).is_some() => {
+                let ask = ReadAsk::decode(&payload).expect("checked");
+                let want = (ask.want as usize).clamp(1, MAX_BODY_BLOCK);
+                let ahead = (ask.ahead as usize).min(MAX_BODY_BLOCK - want);
+                block.resize(want + ahead, 0);
+                let read = if ask.all {
+                    body.read_all(&mut block[..want])
+                } else {
+                    body.read(&mut block[..want])
+                };
+                let read = read.map(|n| {
+                    if n == want && ahead > 0 {
+                        n + body.read_available(&mut block[want..])
+                    } else {
+                        n
+                    }
+                });
                 let sent = match read {
                     Ok(n) => protocol::write_frame(&mut &*stream, Kind::Body, &block[..n]),
                     Err(_) => protocol::write_frame(&mut &*stream, Kind::BodyError, b""),

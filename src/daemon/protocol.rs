@@ -9,9 +9,9 @@
 //! 1. child -> daemon `Request`: the generation secret, the request facts, every CGI variable.
 //! 2. The daemon answers `Declined` if it is restarting and did not run the request (the
 //!    child sends it again elsewhere).
-//! 3. The daemon pulls the body: `Read(n, all)` -> the child answers `Body` with up to
-//!    `n` bytes (with `all`, exactly `n` unless the body ends first; empty at the end) or
-//!    `BodyError`. Nothing is pushed, so an application that answers before reading
+//! 3. The daemon pulls the body: `Read(n, all, ahead)` -> the child answers `Body` with
+//!    up to `n` bytes (with `all`, exactly `n` unless the body ends first; empty at the
+//!    end), plus up to `ahead` more that had already arrived, or `BodyError`. Nothing is pushed, so an application that answers before reading
 //!    a large upload cannot deadlock the two processes.
 //! 4. daemon -> child `Head`, `Data`/`Flush`..., then `End`, or `Broken` (cut short after
 //!    the head), or `Fail(status)` (nothing sent: the child answers with that status).
@@ -123,6 +123,35 @@ pub fn read_header(r: &mut impl Read) -> io::Result<(Kind, usize)> {
         return Err(invalid(format!("frame of {len} bytes exceeds the {MAX_FRAME}-byte limit")));
     }
     Ok((kind, len))
+}
+
+/// What a `Read` frame asks the child for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadAsk {
+    /// Bytes wanted (with `all`, waited for unless the body ends first).
+    pub want: u32,
+    pub all: bool,
+    /// Bytes the daemon also takes if they have already arrived.
+    pub ahead: u32,
+}
+
+impl ReadAsk {
+    pub fn encode(&self) -> [u8; 9] {
+        let mut out = [0u8; 9];
+        out[..4].copy_from_slice(&self.want.to_be_bytes());
+        out[4] = u8::from(self.all);
+        out[5..].copy_from_slice(&self.ahead.to_be_bytes());
+        out
+    }
+
+    pub fn decode(payload: &[u8]) -> Option<ReadAsk> {
+        let payload: &[u8; 9] = payload.try_into().ok()?;
+        Some(ReadAsk {
+            want: u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")),
+            all: payload[4] != 0,
+            ahead: u32::from_be_bytes(payload[5..].try_into().expect("4 bytes")),
+        })
+    }
 }
 
 /// Builds payloads field by field.
@@ -321,6 +350,14 @@ mod tests {
         let mut payload = Vec::new();
         let kind = read_frame(&mut &one.out[..], &mut payload).unwrap();
         assert_eq!((kind, payload.as_slice()), (Kind::Data, &b"hello"[..]));
+    }
+
+    #[test]
+    fn read_asks_round_trip_and_bad_lengths_are_refused() {
+        let ask = ReadAsk { want: 65536, all: true, ahead: 196_608 };
+        assert_eq!(ReadAsk::decode(&ask.encode()), Some(ask));
+        assert_eq!(ReadAsk::decode(&ask.encode()[..8]), None);
+        assert_eq!(ReadAsk::decode(&[0; 10]), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Kind, RequestFrame};
+use super::protocol::{self, Kind, ReadAsk, RequestFrame};
 use super::state::{Busy, State};
 use super::supervisor::Group;
 use crate::apache::log::{Level, Target};
@@ -240,20 +240,25 @@ fn request_uri(frame: &RequestFrame) -> String {
         .unwrap_or_default()
 }
 
+/// Body bytes a read may take beyond those the application asked for, when the Apache
+/// child already has them: a large upload then costs a round trip per 128 KiB or more,
+/// not per application read.
+const READ_AHEAD: usize = 128 * 1024;
+
 /// The request body, pulled from the Apache child one `Read` at a time.
 struct SocketBody {
     stream: UnixStream,
 }
 
 impl SocketBody {
-    /// Asks the Apache child for up to `buf.len()` bytes (with `all`, for exactly that
-    /// many unless the body ends first) and reads its answer straight into `buf`.
-    fn pull(&mut self, buf: &mut [u8], all: bool) -> Result<usize, BodyError> {
-        let want = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        let mut ask = [0u8; 5];
-        ask[..4].copy_from_slice(&want.to_be_bytes());
-        ask[4] = u8::from(all);
-        protocol::write_frame(&mut self.stream, Kind::Read, &ask).map_err(|_| BodyError)?;
+    /// Asks the Apache child for the first `want` bytes of `buf` (with `all`, for all of
+    /// them unless the body ends first) and for the rest of `buf` if it has arrived, and
+    /// reads the answer straight into `buf`.
+    fn pull(&mut self, buf: &mut [u8], want: usize, all: bool) -> Result<usize, BodyError> {
+        let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let ask = ReadAsk { want: size(want), all, ahead: size(buf.len() - want) };
+        protocol::write_frame(&mut self.stream, Kind::Read, &ask.encode())
+            .map_err(|_| BodyError)?;
         match protocol::read_header(&mut self.stream) {
             Ok((Kind::Body, len)) if len <= buf.len() => {
                 self.stream.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
@@ -266,11 +271,19 @@ impl SocketBody {
 
 impl BodySource for SocketBody {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.pull(buf, false)
+        self.pull(buf, buf.len(), false)
     }
 
     fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.pull(buf, true)
+        self.pull(buf, buf.len(), true)
+    }
+
+    fn ahead(&self) -> usize {
+        READ_AHEAD
+    }
+
+    fn read_ahead(&mut self, buf: &mut [u8], want: usize) -> Result<usize, BodyError> {
+        self.pull(buf, want, true)
     }
 }
 

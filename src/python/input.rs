@@ -50,8 +50,10 @@ impl Input {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 && self.pos == self.buffer.len() {
-            self.buffer.clear();
+        // Bytes already returned go before reading more, so the buffer never holds more
+        // than one read (and its read-ahead) beyond what is still unread.
+        if self.pos > 0 {
+            self.buffer.drain(..self.pos);
             self.pos = 0;
         }
         let source = self
@@ -68,10 +70,11 @@ impl Input {
             while got < want {
                 let block = (want - got).min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
                 let at = buffer.len();
-                buffer.resize(at + block, 0);
                 let read = if all {
-                    source.read_all(&mut buffer[at..])
+                    buffer.resize(at + block + source.ahead(), 0);
+                    source.read_ahead(&mut buffer[at..], block)
                 } else {
+                    buffer.resize(at + block, 0);
                     source.read(&mut buffer[at..])
                 };
                 match read {

@@ -91,6 +91,13 @@ def echo_sized(environ, start_response):
     return ok(start_response, b"".join(chunks), ctype="application/octet-stream")
 
 
+def read_first(environ, start_response):
+    """Reads only the first N bytes (N from the query string) with read(N) and answers
+    with them, leaving the rest of the body unread."""
+    data = environ["wsgi.input"].read(int(environ["QUERY_STRING"]))
+    return ok(start_response, data, ctype="application/octet-stream")
+
+
 def read_mixed(environ, start_response):
     """readline, read(n), readline(size), readlines, iteration, read() mixed, in order."""
     inp = environ["wsgi.input"]
@@ -468,6 +475,7 @@ ROUTES = {
     "/validate": wsgiref_validate_route,
     "/echo": echo,
     "/echo-sized": echo_sized,
+    "/read-first": read_first,
     "/read-mixed": read_mixed,
     "/readline-size": readline_size,
     "/readlines": readlines_route,
