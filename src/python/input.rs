@@ -21,9 +21,11 @@ const READ_ALL_BLOCK: usize = 1024 * 1024;
 pub struct Input {
     /// Where the body comes from; `None` once the request has ended.
     source: Option<Box<dyn BodySource>>,
-    /// Bytes read from Apache and not yet returned: `buffer[pos..]`.
+    /// Bytes read from Apache and not yet returned: `buffer[pos..end]`. The vector only
+    /// grows (zeroed once), so reading into it costs no clearing.
     buffer: Vec<u8>,
     pos: usize,
+    end: usize,
     eof: bool,
     /// Set when the client broke off the body, so the handler answers 400, not 500.
     pub client_failed: bool,
@@ -31,7 +33,14 @@ pub struct Input {
 
 impl Input {
     pub fn new(source: Box<dyn BodySource>) -> Input {
-        Input { source: Some(source), buffer: Vec::new(), pos: 0, eof: false, client_failed: false }
+        Input {
+            source: Some(source),
+            buffer: Vec::new(),
+            pos: 0,
+            end: 0,
+            eof: false,
+            client_failed: false,
+        }
     }
 
     /// Called when the request ends: the object may outlive it in Python.
@@ -40,7 +49,7 @@ impl Input {
     }
 
     fn buffered(&self) -> &[u8] {
-        &self.buffer[self.pos..]
+        &self.buffer[self.pos..self.end]
     }
 
     /// Reads more of the body into the buffer: with `all`, until `want` bytes arrived or
@@ -53,15 +62,16 @@ impl Input {
         // Bytes already returned go before reading more, so the buffer never holds more
         // than one read (and its read-ahead) beyond what is still unread.
         if self.pos > 0 {
-            self.buffer.drain(..self.pos);
+            self.buffer.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
             self.pos = 0;
         }
         let source = self
             .source
             .as_mut()
             .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
-        let buffer = &mut self.buffer;
-        let start = buffer.len();
+        let (buffer, end) = (&mut self.buffer, &mut self.end);
+        let start = *end;
         let want = want.max(1);
         // One GIL release for the whole read, however many blocks it takes; the buffer
         // grows a block at a time, so a huge `read(n)` costs only what arrives.
@@ -69,30 +79,22 @@ impl Input {
             let mut got = 0;
             while got < want {
                 let block = (want - got).min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
-                let at = buffer.len();
-                let read = if all {
-                    buffer.resize(at + block + source.ahead(), 0);
-                    source.read_ahead(&mut buffer[at..], block)
-                } else {
-                    buffer.resize(at + block, 0);
-                    source.read(&mut buffer[at..])
-                };
+                let room = if all { block + source.ahead() } else { block };
+                if buffer.len() < *end + room {
+                    buffer.resize(*end + room, 0);
+                }
+                let region = &mut buffer[*end..*end + room];
+                let read = if all { source.read_ahead(region, block) } else { source.read(region) };
                 match read {
-                    Ok(0) => {
-                        buffer.truncate(at);
-                        return Ok((got, true));
-                    }
+                    Ok(0) => return Ok((got, true)),
                     Ok(n) => {
-                        buffer.truncate(at + n);
+                        *end += n;
                         got += n;
                         if !all {
                             break;
                         }
                     }
-                    Err(e) => {
-                        buffer.truncate(at);
-                        return Err(e);
-                    }
+                    Err(e) => return Err(e),
                 }
             }
             Ok((got, false))
@@ -103,7 +105,7 @@ impl Input {
                 Ok(got > 0)
             }
             Err(_) => {
-                self.buffer.truncate(start);
+                self.end = start;
                 self.eof = true;
                 self.client_failed = true;
                 Err(PyOSError::new_err(
@@ -116,7 +118,7 @@ impl Input {
     /// Takes up to `n` buffered bytes, as a Python `bytes` copied straight from the
     /// buffer.
     fn take<'py>(&mut self, py: Python<'py>, n: usize) -> Bound<'py, PyBytes> {
-        let n = n.min(self.buffer.len() - self.pos);
+        let n = n.min(self.end - self.pos);
         let out = PyBytes::new(py, &self.buffer[self.pos..self.pos + n]);
         self.pos += n;
         out
