@@ -223,9 +223,14 @@ impl Call<'_> {
             Err(e) => Err(e.clone_ref(py)),
         };
         // PEP 3333: close() is called on every path, including errors and a client gone.
+        // (A plain list or tuple has no close(); asking costs an AttributeError.)
         let closed = match &result {
-            Ok(iterable) if iterable.hasattr("close").unwrap_or(false) => {
-                iterable.call_method0("close").map(drop)
+            Ok(iterable)
+                if !iterable.is_exact_instance_of::<PyList>()
+                    && !iterable.is_exact_instance_of::<PyTuple>()
+                    && iterable.hasattr(intern!(py, "close")).unwrap_or(false) =>
+            {
+                iterable.call_method0(intern!(py, "close")).map(drop)
             }
             _ => Ok(()),
         };
