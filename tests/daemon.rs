@@ -34,18 +34,14 @@ macro_rules! both_daemon {
 
 /// Mounts `tests/apps/daemon.wsgi` at `/d` in the main interpreter of the process group
 /// (the daemon variants' server-wide `WSGIProcessGroup testgroup`).
-const D_CONF: &str = "\
-WSGIScriptAlias /d @APPS@/daemon.wsgi
-WSGIApplicationGroup %{GLOBAL}
-<Directory @APPS@>
-    Require all granted
-</Directory>
-";
+fn d_conf() -> String {
+    mount_conf("/d", "daemon.wsgi")
+}
 
 /// A daemon-mode server with `/d` mounted, `options` added to `WSGIDaemonProcess testgroup`.
 fn d_server(m: Module, options: &str) -> Server {
     assert!(m.is_daemon(), "d_server is for the daemon variants");
-    Server::start(ServerSpec::new(m).config(D_CONF).daemon_options(options))
+    daemon_server(m, &d_conf(), options)
 }
 
 /// GET with a chosen Host header (for name-based virtual hosts).
@@ -56,9 +52,7 @@ fn get_host(s: &Server, host: &str, path: &str) -> Response {
 
 /// `/d/whoami` through `host`, asserting 200.
 fn whoami_host(s: &Server, host: &str) -> Json {
-    let r = get_host(s, host, "/d/whoami");
-    assert_eq!(r.status, 200, "GET /d/whoami on {host} answers 200: {}", r.text());
-    r.json()
+    json_ok(&get_host(s, host, "/d/whoami"), &format!("GET /d/whoami on {host}"))
 }
 
 fn whoami(s: &Server) -> Json {
@@ -67,20 +61,6 @@ fn whoami(s: &Server) -> Json {
 
 fn daemon_pid(s: &Server) -> i32 {
     whoami(s).get("pid").num() as i32
-}
-
-/// Polls `f` every 100 ms until it is true or `timeout` passed; returns its last value.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A field of /proc/<pid>/status (first number), if the process exists.
@@ -716,7 +696,7 @@ both_daemon!(display_name_sets_process_name, |m| {
         ServerSpec::new(m.embedded())
             .config("WSGIDaemonProcess dname threads=2 display-name=%{GROUP}")
             .config("WSGIProcessGroup dname")
-            .config(D_CONF),
+            .config(&d_conf()),
     );
     let pid = daemon_pid(&s);
     if m.is_ours() {
@@ -766,7 +746,7 @@ fn unknown_user_fails_config_test() {
 both!(concurrent_first_requests_all_succeed, |m| {
     // Eight clients hit a freshly started process at once: the script is loaded once and
     // every request is served (no thread may see a half-executed module).
-    let s = Server::start(ServerSpec::new(m).config(D_CONF));
+    let s = Server::start(ServerSpec::new(m).config(&d_conf()));
     let client = s.client();
     let handles: Vec<_> = (0..8).map(|_| thread::spawn(move || client.get("/d/whoami"))).collect();
     for h in handles {
@@ -776,7 +756,7 @@ both!(concurrent_first_requests_all_succeed, |m| {
 });
 
 both_daemon!(unknown_group_is_500, |m| {
-    let s = Server::start(ServerSpec::new(m.embedded()).config(D_CONF).config(
+    let s = Server::start(ServerSpec::new(m.embedded()).config(&d_conf()).config(
         "<Location /d>\n SetEnv GROUP nosuchgroup\n WSGIProcessGroup %{ENV:GROUP}\n</Location>",
     ));
     let off = s.log_len();
@@ -787,7 +767,7 @@ both_daemon!(unknown_group_is_500, |m| {
 
 #[test]
 fn restrict_process_refuses_other_groups() {
-    let s = Server::start(ServerSpec::new(Module::Ours).config(D_CONF).config(
+    let s = Server::start(ServerSpec::new(Module::Ours).config(&d_conf()).config(
         "WSGIDaemonProcess allowed threads=2\nWSGIDaemonProcess other threads=2\n\
          <Location /d>\n WSGIRestrictProcess allowed\n SetEnvIf Request_URI . GROUP=other\n \
          WSGIProcessGroup %{ENV:GROUP}\n</Location>",

@@ -8,43 +8,21 @@
 
 mod common;
 
-use common::{Module, Server, ServerSpec};
+use common::{daemon_server, json_ok, mount_conf, wait_until, Module, Server};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const CONF: &str = "\
-WSGIScriptAlias /l @APPS@/limits.wsgi
-WSGIApplicationGroup %{GLOBAL}
-<Directory @APPS@>
-    Require all granted
-</Directory>
-";
-
 fn server(options: &str) -> Server {
-    Server::start(ServerSpec::new(Module::OursDaemon).config(CONF).daemon_options(options))
+    daemon_server(Module::OursDaemon, &mount_conf("/l", "limits.wsgi"), options)
 }
 
 /// `/l/facts` as JSON, asserting 200.
 fn facts(s: &Server) -> common::json::Json {
-    let r = s.get("/l/facts");
-    assert_eq!(r.status, 200, "GET /l/facts answers 200: {}", r.text());
-    r.json()
+    json_ok(&s.get("/l/facts"), "GET /l/facts")
 }
 
 fn pid(s: &Server) -> f64 {
     facts(s).get("pid").num()
-}
-
-/// Waits until `f` holds, polling; false after `limit`.
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
 }
 
 #[test]

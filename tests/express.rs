@@ -11,6 +11,7 @@ mod express_support;
 
 use std::fs;
 use std::net::TcpListener;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -31,19 +32,56 @@ def app(environ, start_response):
     return [('%s group=[%s]' % (GREETING, environ['mod_wsgi.process_group'])).encode()]
 ";
 
+/// A new temporary directory holding `hello.wsgi`.
+fn hello_dir(tag: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    dir.write("hello.wsgi", HELLO_WSGI);
+    dir
+}
+
+/// A new temporary directory holding the package `webpkg`, with `site` as `webpkg/site.py`.
+fn module_dir(tag: &str, site: &str) -> TempDir {
+    let dir = TempDir::new(tag);
+    dir.write("webpkg/__init__.py", "");
+    dir.write("webpkg/site.py", site);
+    dir
+}
+
+/// `start-server <app…> --host 127.0.0.1 --port <port> --server-root <root> <extra…>`.
+fn start_server_args<'a>(
+    app: &[&'a str],
+    port: &'a str,
+    root: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["start-server"];
+    args.extend_from_slice(app);
+    args.extend(["--host", "127.0.0.1", "--port", port, "--server-root", root]);
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Starts `start-server` (arguments as in [`start_server_args`]) in `dir` on a free port, with
+/// its server root at `dir/<root_name>`. Returns the program, the port and the server root.
+fn start_server(
+    dir: &TempDir,
+    root_name: &str,
+    app: &[&str],
+    extra: &[&str],
+) -> (Express, u16, PathBuf) {
+    let port = free_port();
+    let root = dir.path().join(root_name);
+    let (port_text, root_text) = (port.to_string(), root.to_string_lossy().into_owned());
+    let args = start_server_args(app, &port_text, &root_text, extra);
+    (Express::start(&args, dir.path()), port, root)
+}
+
 /// Starts `args`, waits for a 200 on `/`, checks the body, then stops the server with SIGTERM
 /// and checks that no process of its server root is left. Returns the first body.
 fn serve_and_stop(dir: &TempDir, args: &[&str], expect: &str) -> String {
-    let port = free_port();
-    let root = dir.path().join("server-root");
-    let root_text = root.to_string_lossy().into_owned();
-    let port_text = port.to_string();
-    let mut all = vec!["start-server"];
-    all.extend_from_slice(args);
-    all.extend(["--host", "127.0.0.1", "--port", &port_text, "--server-root", &root_text]);
-
     let started = Instant::now();
-    let mut server = Express::start(&all, dir.path());
+    let (mut server, port, root) = start_server(dir, "server-root", args, &[]);
+    let (root_text, port_text) = (root.to_string_lossy().into_owned(), port.to_string());
     let (status, body) = server.wait_for_page(port, "/", Duration::from_secs(60));
     let took = started.elapsed();
     println!("start-server {:?}: first 200 after {:.0} ms", &args, took.as_secs_f64() * 1000.0);
@@ -69,8 +107,7 @@ fn serve_and_stop(dir: &TempDir, args: &[&str], expect: &str) -> String {
 
 #[test]
 fn start_server_script_daemon_mode() {
-    let dir = TempDir::new("script-daemon");
-    dir.write("hello.wsgi", HELLO_WSGI);
+    let dir = hello_dir("script-daemon");
     let body = serve_and_stop(&dir, &["hello.wsgi", "--setenv", "MODE", "test"], "hello group=[");
     assert!(body.contains(":"), "daemon group is host:port: {body}");
     assert!(body.contains("env=test"), "--setenv reaches the environ: {body}");
@@ -78,16 +115,13 @@ fn start_server_script_daemon_mode() {
 
 #[test]
 fn start_server_script_embedded_mode() {
-    let dir = TempDir::new("script-embedded");
-    dir.write("hello.wsgi", HELLO_WSGI);
+    let dir = hello_dir("script-embedded");
     serve_and_stop(&dir, &["hello.wsgi", "--embedded-mode"], "hello group=[] env=None");
 }
 
 #[test]
 fn start_server_module_daemon_mode() {
-    let dir = TempDir::new("module-daemon");
-    dir.write("webpkg/__init__.py", "");
-    dir.write("webpkg/site.py", MODULE_APP);
+    let dir = module_dir("module-daemon", MODULE_APP);
     let args = ["--application-type", "module", "webpkg.site:app", "--processes", "2"];
     let body = serve_and_stop(&dir, &args, "from module group=[127.0.0.1:");
     assert!(!body.contains("[]"), "{body}");
@@ -95,38 +129,18 @@ fn start_server_module_daemon_mode() {
 
 #[test]
 fn start_server_module_embedded_mode() {
-    let dir = TempDir::new("module-embedded");
-    dir.write("webpkg/__init__.py", "");
-    dir.write("webpkg/site.py", MODULE_APP.replace("def app", "def application").as_str());
+    let dir = module_dir("module-embedded", &MODULE_APP.replace("def app", "def application"));
     let args = ["--application-type", "module", "webpkg.site", "--embedded-mode"];
     serve_and_stop(&dir, &args, "from module group=[]");
 }
 
 #[test]
 fn url_alias_and_document_root_serve_static_files() {
-    let dir = TempDir::new("static");
-    dir.write("hello.wsgi", HELLO_WSGI);
+    let dir = hello_dir("static");
     dir.write("assets/site.css", "body {}");
     dir.write("htdocs/robots.txt", "User-agent: *");
-    let port = free_port();
-    let (port_text, root) = (port.to_string(), dir.path().join("root"));
-    let root_text = root.to_string_lossy().into_owned();
-    let args = [
-        "start-server",
-        "hello.wsgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port_text,
-        "--server-root",
-        &root_text,
-        "--url-alias",
-        "/static",
-        "assets",
-        "--document-root",
-        "htdocs",
-    ];
-    let mut server = Express::start(&args, dir.path());
+    let extra = ["--url-alias", "/static", "assets", "--document-root", "htdocs"];
+    let (mut server, port, root) = start_server(&dir, "root", &["hello.wsgi"], &extra);
     let (status, _) = server.wait_for_page(port, "/", Duration::from_secs(60));
     assert_eq!(status, 200, "{}", server.logs(&root));
     assert_eq!(get(port, "/static/site.css"), Some((200, "body {}".into())));
@@ -138,26 +152,9 @@ fn url_alias_and_document_root_serve_static_files() {
 
 #[test]
 fn reload_on_changes_restarts_a_module_application() {
-    let dir = TempDir::new("reload");
-    dir.write("webpkg/__init__.py", "");
-    dir.write("webpkg/site.py", MODULE_APP);
-    let port = free_port();
-    let (port_text, root) = (port.to_string(), dir.path().join("root"));
-    let root_text = root.to_string_lossy().into_owned();
-    let args = [
-        "start-server",
-        "--application-type",
-        "module",
-        "webpkg.site:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port_text,
-        "--server-root",
-        &root_text,
-        "--reload-on-changes",
-    ];
-    let mut server = Express::start(&args, dir.path());
+    let dir = module_dir("reload", MODULE_APP);
+    let app = ["--application-type", "module", "webpkg.site:app"];
+    let (mut server, port, root) = start_server(&dir, "root", &app, &["--reload-on-changes"]);
     let (status, body) = server.wait_for_page(port, "/", Duration::from_secs(60));
     assert!(status == 200 && body.starts_with("from module"), "{body}");
     // Past the one-second granularity of some file systems' modification times.
@@ -179,8 +176,7 @@ fn reload_on_changes_restarts_a_module_application() {
 
 #[test]
 fn setup_server_config_passes_apache_configtest() {
-    let dir = TempDir::new("setup");
-    dir.write("hello.wsgi", HELLO_WSGI);
+    let dir = hello_dir("setup");
     dir.write("webpkg/__init__.py", "");
     dir.write("extra.conf", "# included\n");
     for (name, extra) in [
@@ -255,8 +251,7 @@ fn module_config_prints_load_and_virtualenv_lines() {
 
 #[test]
 fn bad_arguments_exit_2_with_a_message() {
-    let dir = TempDir::new("bad-args");
-    dir.write("hello.wsgi", HELLO_WSGI);
+    let dir = hello_dir("bad-args");
     for (args, message) in [
         (vec!["start-server"], "the application (a WSGI script file or module name) is missing"),
         (vec!["start-server", "hello.wsgi", "--port", "http"], "--port must be a whole number"),
@@ -285,22 +280,11 @@ fn bad_arguments_exit_2_with_a_message() {
 
 #[test]
 fn port_in_use_is_reported_before_apache_starts() {
-    let dir = TempDir::new("port-in-use");
-    dir.write("hello.wsgi", HELLO_WSGI);
+    let dir = hello_dir("port-in-use");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let root = dir.path().join("root").to_string_lossy().into_owned();
-    let args = [
-        "start-server",
-        "hello.wsgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--server-root",
-        &root,
-    ];
-    let out = express(&args, dir.path());
+    let out = express(&start_server_args(&["hello.wsgi"], &port, &root, &[]), dir.path());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains(&format!("port {port} is already in use")), "{err}");

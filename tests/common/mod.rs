@@ -226,6 +226,43 @@ WSGIApplicationGroup %{GLOBAL}
 </Directory>
 ";
 
+/// Mounts `tests/apps/<script>` at `alias` in the main interpreter (of the process group,
+/// in daemon mode), like [`KITCHENSINK_CONF`].
+pub fn mount_conf(alias: &str, script: &str) -> String {
+    format!(
+        "WSGIScriptAlias {alias} @APPS@/{script}\n\
+         WSGIApplicationGroup %{{GLOBAL}}\n\
+         <Directory @APPS@>\n    Require all granted\n</Directory>\n"
+    )
+}
+
+/// Starts `m` (a daemon variant) with `conf`, `options` added to its `WSGIDaemonProcess`
+/// line.
+pub fn daemon_server(m: Module, conf: &str, options: &str) -> Server {
+    Server::start(ServerSpec::new(m).config(conf).daemon_options(options))
+}
+
+/// Polls `f` every 100 ms until it is true or `timeout` passed; returns its last value.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The body of `r` as JSON, asserting status 200; `what` names the request, as in
+/// `"GET /d/whoami"`.
+pub fn json_ok(r: &Response, what: &str) -> json::Json {
+    assert_eq!(r.status, 200, "{what} answers 200: {}", r.text());
+    r.json()
+}
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique, world-readable temporary directory, removed on drop.
