@@ -1,0 +1,88 @@
+"""The application alone: CPU microseconds per call of each bench app, called in a loop
+in one Python thread with no server around it (no sockets, no Apache, no GIL hand-off).
+
+No module that runs the app can spend less per request than this plus what Apache itself
+spends (the C handler's CPU per request), so it bounds what any WSGI module can gain.
+
+Usage (bench/run calls it with the bench virtualenv's Python):
+    python app_alone.py APPS_DIR SECONDS KEY=FILE:PATH:POST_BYTES ...
+Prints one JSON object: {key: microseconds per call}.
+"""
+
+import importlib.machinery
+import importlib.util
+import io
+import json
+import sys
+import time
+
+
+def load(path):
+    loader = importlib.machinery.SourceFileLoader("bench_app", path)  # .wsgi is no known suffix
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module.application
+
+
+def environ(path, body):
+    return {
+        "REQUEST_METHOD": "POST" if body else "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "application/octet-stream" if body else "",
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def start_response(status, headers, exc_info=None):
+    return lambda data: None
+
+
+def call(app, path, body):
+    result = app(environ(path, body), start_response)
+    try:
+        for _ in result:
+            pass
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+
+
+def per_call_us(app, path, body, seconds):
+    for _ in range(200):  # warm-up: imports, template compilation, caches
+        call(app, path, body)
+    calls, started = 0, time.thread_time()
+    while time.thread_time() - started < seconds:
+        for _ in range(50):
+            call(app, path, body)
+        calls += 50
+    return (time.thread_time() - started) / calls * 1e6
+
+
+def main():
+    apps_dir, seconds = sys.argv[1], float(sys.argv[2])
+    sys.path.insert(0, apps_dir)
+    out = {}
+    for spec in sys.argv[3:]:
+        key, rest = spec.split("=", 1)
+        filename, path, post_bytes = rest.split(":")
+        app = load(f"{apps_dir}/{filename}")
+        out[key] = per_call_us(app, path, b"p" * int(post_bytes), seconds)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
