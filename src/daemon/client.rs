@@ -23,7 +23,7 @@ use crate::response::Response;
 const MAX_BODY_BLOCK: usize = 1024 * 1024;
 
 /// Size of the buffer frames from the daemon are read through.
-const READ_BUFFER: usize = 64 * 1024;
+const READ_BUFFER: usize = 16 * 1024;
 
 /// Body bytes held in the brigade before they are passed on without a flush.
 const PASS_THRESHOLD: usize = 64 * 1024;
