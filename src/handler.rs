@@ -6,9 +6,9 @@
 //! mode, attach and run the application on this thread, streaming its body into
 //! Apache's filters.
 
-use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level, Target};
 use crate::apache::request::Request;
+use crate::apache::stream;
 use crate::config::{self, DirConfig, ServerConfig};
 use crate::daemon::protocol::RequestFrame;
 use crate::daemon::supervisor;
@@ -174,9 +174,11 @@ pub fn handle(
         header_only: request.header_only(),
         log: Target::Request(request.as_ptr()),
     };
+    // `_ending` outlives everything that uses the request's output from another thread.
+    let (output, body, _ending) = stream::for_request(request);
     let finished = thread_state::attach(|py| {
         let errors = LogStream::for_request(request.as_ptr(), request.server());
-        call.run(py, Box::new(Body(request)), Box::new(Output::new(request)), errors)
+        call.run(py, Box::new(body), Box::new(output), errors)
     });
     match finished.send_rest() {
         Outcome::Sent => ffi::OK as i32,

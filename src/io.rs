@@ -32,8 +32,15 @@ pub trait ResponseSink {
     /// Marks the response as cut short: the client must be able to tell it is incomplete.
     /// Anything still queued is sent first (so it may block).
     fn broken(&mut self);
-    /// Sends what is queued. May block: called with the GIL released.
+    /// Sends what is queued. May block: called with the GIL released, unless
+    /// [`pass_is_quick`](Self::pass_is_quick) said it will not.
     fn pass(&mut self) -> Result<(), ClientGone>;
+
+    /// Whether the next `pass` returns at once (it only holds what is queued, to go out
+    /// with what follows), so the caller may keep the GIL across it.
+    fn pass_is_quick(&self) -> bool {
+        false
+    }
 }
 
 /// Where the request body comes from.

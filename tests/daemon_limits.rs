@@ -139,22 +139,6 @@ fn response_buffer_size_keeps_large_streams_whole() {
     assert_eq!(r.body.len(), 64 * 16 * 1024, "every byte of a 1 MiB stream arrives");
 }
 
-/// The chunks of a chunked HTTP/1.1 response body, as sent.
-fn chunks_of(body: &[u8]) -> Vec<Vec<u8>> {
-    let mut chunks = Vec::new();
-    let mut rest = body;
-    loop {
-        let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
-        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
-            .expect("hex chunk size");
-        if size == 0 {
-            return chunks;
-        }
-        chunks.push(rest[line_end + 2..line_end + 2 + size].to_vec());
-        rest = &rest[line_end + 2 + size + 2..];
-    }
-}
-
 #[test]
 fn response_flush_delay_joins_close_blocks_and_holds_none() {
     use std::io::{Read, Write};
@@ -186,7 +170,7 @@ fn response_flush_delay_joins_close_blocks_and_holds_none() {
         String::from_utf8_lossy(&raw[..head_end]).contains("Transfer-Encoding: chunked"),
         "the streamed response is chunked"
     );
-    let chunks = chunks_of(&raw[head_end..]);
+    let chunks = common::http::chunks_of(&raw[head_end..]);
     let body: Vec<u8> = chunks.concat();
     let expected: Vec<u8> =
         (0..30).flat_map(|i| format!("block{i:03};").into_bytes()).chain(*b"last").collect();

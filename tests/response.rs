@@ -5,6 +5,8 @@
 //! Platform-Specific File Handling"; mod_wsgi reference 2.2, 2.3, 2.12).
 mod common;
 use common::*;
+use std::io::Write;
+use std::time::{Duration, Instant};
 
 fn ks(m: Module) -> Server {
     Server::start(ServerSpec::kitchensink(m))
@@ -430,4 +432,105 @@ both!(threading_local_survives_between_requests, |m| {
             );
         }
     }
+});
+
+/// Sends `GET path` and reads the raw response to its end, noting when `marker` first
+/// arrived (time since the request was sent).
+fn raw_with_arrival(s: &Server, path: &str, marker: &[u8]) -> (Vec<u8>, Option<Duration>) {
+    use std::io::Read;
+    let mut c = s.client().connect();
+    let sent = Instant::now();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    c.write_all(req.as_bytes()).unwrap();
+    let (mut raw, mut seen, mut buf) = (Vec::new(), None, [0u8; 65536]);
+    loop {
+        let n = c.read(&mut buf).unwrap();
+        if n == 0 {
+            return (raw, seen);
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if seen.is_none() && raw.windows(marker.len()).any(|w| w == marker) {
+            seen = Some(sent.elapsed());
+        }
+    }
+}
+
+both!(streamed_blocks_arrive_before_a_pause_and_close_ones_share_writes, |m| {
+    let s = ks(m);
+    let (raw, before_pause) = raw_with_arrival(&s, "/ks/trickle?30,1.5", b"block029;");
+    let before_pause = before_pause.expect("the blocks yielded before the pause arrive");
+    assert!(
+        before_pause < Duration::from_millis(1000),
+        "blocks yielded before a 1.5 s pause reach the client during it ({before_pause:?})"
+    );
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let chunks = common::http::chunks_of(&raw[head_end..]);
+    let expected: Vec<u8> =
+        (0..30).flat_map(|i| format!("block{i:03};").into_bytes()).chain(*b"last").collect();
+    assert_eq!(chunks.concat(), expected, "every block arrives, in order");
+    if m.is_ours() {
+        assert!(
+            chunks.len() <= 10,
+            "30 blocks yielded back to back go out in a few writes: {} chunks",
+            chunks.len()
+        );
+    } else if !m.is_daemon() {
+        // Reference: mod_wsgi 4.9.4 embedded passes and flushes every block on its own
+        // (its daemon mode relays what has arrived together).
+        assert_eq!(chunks.len(), 31, "mod_wsgi 4.9.4 sends one chunk per block");
+    }
+});
+
+both!(streamed_answers_to_a_request_body_arriving_line_by_line, |m| {
+    // The client sends each line only after the answer to the one before: what the
+    // application yields must not wait behind its next read of the body.
+    if m == Module::ModWsgiDaemon {
+        return; // mod_wsgi 4.9.4 daemon mode sends the whole body before any response.
+    }
+    use std::io::Read;
+    let s = ks(m);
+    let mut c = s.client().connect();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let head =
+        "POST /ks/duplex HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 10\r\n\r\n";
+    c.write_all(head.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    for line in ["one\n", "two\n", "x\n"] {
+        c.write_all(line.as_bytes()).unwrap();
+        let want = format!("got:{line}").into_bytes();
+        while !raw.windows(want.len()).any(|w| w == want.as_slice()) {
+            let n = c.read(&mut buf).unwrap_or_else(|e| {
+                panic!("the answer to {line:?} arrives before the next line is sent: {e}")
+            });
+            assert!(n > 0, "the connection stays open while lines remain");
+            raw.extend_from_slice(&buf[..n]);
+        }
+    }
+});
+
+both_embedded!(streams_with_uneven_pauses_stay_whole_under_load, |m| {
+    // Eight clients at once, each streaming responses whose blocks come with short,
+    // uneven pauses: the handler threads and the thread that flushes held blocks take
+    // turns on each response many times over.
+    let s = ks(m);
+    let expected: Vec<u8> = (0..200).flat_map(|i| format!("{i:05},").into_bytes()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..15 {
+                    let r = s.get("/ks/jitter?200");
+                    assert_eq!(r.status, 200, "a jittery stream answers 200");
+                    assert!(r.complete, "a jittery stream ends properly");
+                    assert!(
+                        r.body == expected,
+                        "every block of a jittery stream arrives, in order"
+                    );
+                }
+            });
+        }
+    });
+    let log = s.error_log();
+    assert!(!log.contains("exit signal"), "no Apache child died:\n{log}");
+    assert_eq!(s.log_count("jitter block 199"), 8 * 15, "every stream's log lines arrive");
 });

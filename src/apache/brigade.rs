@@ -6,6 +6,22 @@ use crate::io::{BodyError, BodySource, ClientGone, ResponseSink};
 use crate::response::Head;
 use crate::validate::latin1_bytes;
 
+/// Output filters that only transform and write bytes: a pass through them waits on
+/// nothing but the client's socket. Any other filter (mod_ratelimit sleeps, for one)
+/// keeps a response from being held back.
+const QUICK_FILTERS: &[&[u8]] = &[
+    b"byterange",
+    b"content_length",
+    b"http_header",
+    b"http_outerror",
+    b"chunk",
+    b"deflate",
+    b"brotli_compress",
+    b"fixup_headers_out",
+    b"ssl/tls filter",
+    b"core",
+];
+
 /// A brigade bound to a request's output filter chain.
 ///
 /// Buckets are appended, then `pass` hands them to the filters and empties the brigade.
@@ -24,6 +40,42 @@ impl Output {
             ffi::apr_brigade_create(request.pool(), (*request.connection()).bucket_alloc)
         };
         Output { request, bb }
+    }
+
+    /// Whether the output can be held back and passed later by another thread: every
+    /// output filter only transforms and writes bytes (see [`QUICK_FILTERS`]), and the
+    /// connection is a plain one (an HTTP/2 stream's flow control can make a pass wait).
+    pub fn can_be_held(&self) -> bool {
+        // SAFETY: reads the live request's connection and walks its output filter chain;
+        // each filter has a registered record with a NUL-terminated name.
+        unsafe {
+            if !(*self.request.connection()).master.is_null() {
+                return false;
+            }
+            let mut f = (*self.request.as_ptr()).output_filters;
+            while !f.is_null() {
+                let name = std::ffi::CStr::from_ptr((*(*f).frec).name).to_bytes();
+                if !QUICK_FILTERS.iter().any(|q| q.eq_ignore_ascii_case(name)) {
+                    return false;
+                }
+                f = (*f).next;
+            }
+        }
+        true
+    }
+
+    /// Whether the client's socket has room to write now (polls it, without waiting).
+    pub fn client_has_room(&self) -> bool {
+        let mut fd: ffi::apr_os_sock_t = -1;
+        // SAFETY: the connection is live; `ap_get_conn_socket` returns its socket (or
+        // null) and `apr_os_sock_get` only reads the descriptor out of it.
+        let found = unsafe {
+            let sock = ffi::ap_get_conn_socket(self.request.connection());
+            !sock.is_null() && ffi::apr_os_sock_get(&mut fd, sock) == 0
+        };
+        let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
+        // SAFETY: polls one live descriptor without waiting.
+        found && unsafe { libc::poll(&mut poll, 1, 0) == 1 && poll.revents == libc::POLLOUT }
     }
 
     fn alloc(&self) -> *mut ffi::apr_bucket_alloc_t {

@@ -7,6 +7,7 @@ pub mod brigade;
 pub mod log;
 pub mod pool;
 pub mod request;
+pub mod stream;
 pub mod table;
 
 use std::ffi::CStr;

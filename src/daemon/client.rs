@@ -266,6 +266,13 @@ fn exchange(
                 return Exchange::Done(ffi::HTTP_SERVICE_UNAVAILABLE as i32, false);
             }
             Kind::Read if ReadAsk::decode(&payload).is_some() => {
+                // The client may be waiting for what is owed before it sends more.
+                if flush_owed.take().is_some() {
+                    output.flush();
+                    if output.pass().is_err() {
+                        return Exchange::Done(ffi::OK as i32, false);
+                    }
+                }
                 let ask = ReadAsk::decode(&payload).expect("checked");
                 let want = (ask.want as usize).clamp(1, MAX_BODY_BLOCK);
                 let ahead = (ask.ahead as usize).min(MAX_BODY_BLOCK - want);

@@ -135,7 +135,9 @@ impl StartResponse {
 
     fn pass(&mut self, py: Python<'_>) -> PyResult<()> {
         let sink = self.sink()?;
-        if super::detach(py, || sink.pass()).is_err() {
+        let passed =
+            if sink.pass_is_quick() { sink.pass() } else { super::detach(py, || sink.pass()) };
+        if passed.is_err() {
             self.client_gone = true;
         }
         Ok(())

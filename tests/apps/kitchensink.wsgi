@@ -98,6 +98,54 @@ def read_first(environ, start_response):
     return ok(start_response, data, ctype="application/octet-stream")
 
 
+def trickle(environ, start_response):
+    """?N,S: N small blocks back to back, a pause of S seconds, then a last block."""
+    count, pause = environ["QUERY_STRING"].split(",")
+
+    def blocks():
+        for i in range(int(count)):
+            yield b"block%03d;" % i
+        time.sleep(float(pause))
+        yield b"last"
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return blocks()
+
+
+def jitter(environ, start_response):
+    """?N: N blocks with short, uneven pauses between them (some none), logging to
+    wsgi.errors now and then: held blocks are flushed while the application runs."""
+    count = int(environ["QUERY_STRING"])
+    errors = environ["wsgi.errors"]
+
+    def blocks():
+        for i in range(count):
+            if i % 3 == 1:
+                time.sleep(0.0005 * (i % 7))
+            if i % 10 == 9:
+                errors.write("jitter block %d\n" % i)
+            yield b"%05d," % i
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return blocks()
+
+
+def duplex(environ, start_response):
+    """Answers each line of the request body as it arrives: the client sends the next
+    line only after it has seen the answer to the last."""
+    inp = environ["wsgi.input"]
+
+    def answers():
+        while True:
+            line = inp.readline()
+            if not line:
+                return
+            yield b"got:" + line
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return answers()
+
+
 def read_mixed(environ, start_response):
     """readline, read(n), readline(size), readlines, iteration, read() mixed, in order."""
     inp = environ["wsgi.input"]
@@ -476,6 +524,9 @@ ROUTES = {
     "/echo": echo,
     "/echo-sized": echo_sized,
     "/read-first": read_first,
+    "/trickle": trickle,
+    "/duplex": duplex,
+    "/jitter": jitter,
     "/read-mixed": read_mixed,
     "/readline-size": readline_size,
     "/readlines": readlines_route,

@@ -282,3 +282,19 @@ pub fn chunked(data: &[u8], piece: usize) -> Vec<u8> {
     out.extend_from_slice(b"0\r\n\r\n");
     out
 }
+
+/// The chunks of a chunked HTTP/1.1 response body, as sent.
+pub fn chunks_of(body: &[u8]) -> Vec<Vec<u8>> {
+    let mut chunks = Vec::new();
+    let mut rest = body;
+    loop {
+        let line_end = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+            .expect("hex chunk size");
+        if size == 0 {
+            return chunks;
+        }
+        chunks.push(rest[line_end + 2..line_end + 2 + size].to_vec());
+        rest = &rest[line_end + 2 + size + 2..];
+    }
+}
