@@ -229,11 +229,14 @@ fn flusher() -> &'static Flusher {
 
 impl Flusher {
     fn hold(&self, shared: Arc<Shared>) {
-        self.held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((Instant::now() + FLUSH_DELAY, shared));
-        self.wake.notify_one();
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        // Entries are due in the order they come: with any already waiting, the flusher
+        // wakes in time for this one without being told.
+        let idle = held.is_empty();
+        held.push((Instant::now() + FLUSH_DELAY, shared));
+        if idle {
+            self.wake.notify_one();
+        }
     }
 
     fn run(&self) {
