@@ -212,3 +212,12 @@ both!(keepalive_requests_do_not_share_input, |m| {
     assert_eq!(r1.body, b"first-body", "first keep-alive request reads its body");
     assert_eq!(r2.body, b"second", "second keep-alive request reads only its own body");
 });
+
+both!(read_n_past_the_end_returns_what_there_is, |m| {
+    // A large read(n) (which goes straight into the returned bytes) on a shorter body.
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let body: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let r = s.post("/ks/read-first?65536", &body, "application/octet-stream");
+    assert_eq!(r.status, 200, "read(65536) on a 20,000-byte body answers 200");
+    assert!(r.body == body, "read(65536) returns the 20,000 bytes there are");
+});

@@ -16,6 +16,11 @@ use crate::io::BodySource;
 const READ_BLOCK: usize = 64 * 1024;
 /// How much a read of a known size asks for at a time.
 const READ_ALL_BLOCK: usize = 1024 * 1024;
+/// Reads of a known size in this range go straight into the `bytes` returned (below it
+/// the shared buffer serves better; above it, a huge `read(n)` would allocate it all
+/// before anything arrives).
+const DIRECT_MIN: usize = 8 * 1024;
+const DIRECT_MAX: usize = READ_ALL_BLOCK;
 
 #[pyclass(unsendable, module = "mod_wsgi")]
 pub struct Input {
@@ -106,12 +111,43 @@ impl Input {
             }
             Err(_) => {
                 self.end = start;
-                self.eof = true;
-                self.client_failed = true;
-                Err(PyOSError::new_err(
-                    "request data read error: the client did not send the whole request body",
-                ))
+                Err(self.client_failed())
             }
+        }
+    }
+
+    /// Records that the client broke off the body, and the error `read` raises for it.
+    fn client_failed(&mut self) -> PyErr {
+        self.eof = true;
+        self.client_failed = true;
+        PyOSError::new_err(
+            "request data read error: the client did not send the whole request body",
+        )
+    }
+
+    /// Reads `n` bytes straight into a new `bytes` object, so the body is copied once on
+    /// its way to Python (for sources that read nothing ahead).
+    fn read_direct<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
+        let have = self.end - self.pos;
+        let source = self
+            .source
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
+        let mut result = Ok(0);
+        let bytes = PyBytes::new_with(py, n, |buf| {
+            buf[..have].copy_from_slice(&self.buffer[self.pos..self.end]);
+            let rest = &mut buf[have..];
+            result = super::detach(py, || source.read_all(rest));
+            Ok(())
+        })?;
+        self.pos = self.end;
+        match result {
+            Ok(got) if have + got == n => Ok(bytes),
+            Ok(got) => {
+                self.eof = true;
+                Ok(PyBytes::new(py, &bytes.as_bytes()[..have + got]))
+            }
+            Err(_) => Err(self.client_failed()),
         }
     }
 
@@ -131,6 +167,13 @@ impl Input {
     ) -> PyResult<Bound<'py, PyBytes>> {
         match size {
             Some(n) => {
+                let direct = (DIRECT_MIN..=DIRECT_MAX)
+                    .contains(&(n - self.buffered().len().min(n)))
+                    && !self.eof
+                    && self.source.as_ref().is_some_and(|s| s.ahead() == 0);
+                if direct {
+                    return self.read_direct(py, n);
+                }
                 while self.buffered().len() < n && self.fill(py, n - self.buffered().len(), true)? {
                 }
                 Ok(self.take(py, n))
