@@ -174,10 +174,11 @@ pub fn handle(
         header_only: request.header_only(),
         log: Target::Request(request.as_ptr()),
     };
-    // `_ending` outlives everything that uses the request's output from another thread.
-    let (output, body, _ending) = stream::for_request(request);
+    // `ending` outlives everything that uses the request's output from another thread.
+    let (output, body, ending) = stream::for_request(request);
     let finished = thread_state::attach(|py| {
-        let errors = LogStream::for_request(request.as_ptr(), request.server());
+        let errors =
+            LogStream::for_request(request.as_ptr(), request.server(), Some(ending.lock()));
         call.run(py, Box::new(body), Box::new(output), errors)
     });
     match finished.send_rest() {

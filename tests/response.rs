@@ -534,3 +534,27 @@ both_embedded!(streams_with_uneven_pauses_stay_whole_under_load, |m| {
     assert!(!log.contains("exit signal"), "no Apache child died:\n{log}");
     assert_eq!(s.log_count("jitter block 199"), 8 * 15, "every stream's log lines arrive");
 });
+
+both!(a_client_leaving_a_slow_stream_stops_it, |m| {
+    // A tick every 50 ms for 20 s: once the client has gone, the next ticks fail and the
+    // application's generator is closed, well before it would end by itself.
+    use std::io::Read;
+    let s = ks(m);
+    let off = s.log_len();
+    let mut c = s.client().connect();
+    c.write_all(b"GET /ks/slow-stream?400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !raw.windows(5).any(|w| w == b"tick\n") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "the first tick arrives");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    drop(c);
+    assert!(
+        s.wait_log("slow-stream stopped after", Duration::from_secs(8)),
+        "the stream stops soon after the client leaves:\n{}",
+        s.log_since(off)
+    );
+});

@@ -19,6 +19,7 @@ const QUICK_FILTERS: &[&[u8]] = &[
     b"brotli_compress",
     b"fixup_headers_out",
     b"ssl/tls filter",
+    b"ssl/tls coalescing filter",
     b"core",
 ];
 
@@ -64,18 +65,53 @@ impl Output {
         true
     }
 
-    /// Whether the client's socket has room to write now (polls it, without waiting).
-    pub fn client_has_room(&self) -> bool {
+    /// How much the client's connection can take now without waiting: `None` when it
+    /// is closed or failed. Data Apache's core filter already keeps back counts as no
+    /// room (a flush would write that too).
+    pub fn client_room(&self) -> Option<usize> {
+        let c = self.request.connection();
         let mut fd: ffi::apr_os_sock_t = -1;
         // SAFETY: the connection is live; `ap_get_conn_socket` returns its socket (or
         // null) and `apr_os_sock_get` only reads the descriptor out of it.
-        let found = unsafe {
-            let sock = ffi::ap_get_conn_socket(self.request.connection());
-            !sock.is_null() && ffi::apr_os_sock_get(&mut fd, sock) == 0
+        let (found, backlog) = unsafe {
+            let sock = ffi::ap_get_conn_socket(c);
+            (
+                !sock.is_null() && ffi::apr_os_sock_get(&mut fd, sock) == 0,
+                (*c).data_in_output_filters,
+            )
         };
+        if !found {
+            return None;
+        }
         let mut poll = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
         // SAFETY: polls one live descriptor without waiting.
-        found && unsafe { libc::poll(&mut poll, 1, 0) == 1 && poll.revents == libc::POLLOUT }
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        if ready == 1 && poll.revents & (libc::POLLERR | libc::POLLHUP | libc::POLLNVAL) != 0 {
+            return None;
+        }
+        if ready != 1 || backlog != 0 {
+            return Some(0);
+        }
+        let (mut queued, mut sndbuf) = (0 as libc::c_int, 0 as libc::c_int);
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: TIOCOUTQ and SO_SNDBUF each write one int for a live socket.
+        let known = unsafe {
+            libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) == 0
+                && libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    (&mut sndbuf as *mut libc::c_int).cast(),
+                    &mut len,
+                ) == 0
+        };
+        // The kernel doubles SO_SNDBUF for its own bookkeeping: count half of it.
+        Some(if known { (sndbuf / 2 - queued).max(0) as usize } else { 0 })
+    }
+
+    /// The request this brigade belongs to.
+    pub fn request(&self) -> Request {
+        self.request
     }
 
     fn alloc(&self) -> *mut ffi::apr_bucket_alloc_t {

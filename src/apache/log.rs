@@ -23,8 +23,15 @@ fn c_message(msg: &str) -> CString {
     CString::new(msg.replace('\0', "\\0")).expect("NULs were replaced")
 }
 
-/// Logs against a request: Apache adds the client address and the request's log id.
+/// Logs against a request: Apache adds the client address and the request's log id
+/// (which it may allocate from the request's pool: hence the request's lock while a
+/// streamed response may be flushed from another thread, see `stream`).
 pub fn request(r: *const ffi::request_rec, level: Level, msg: &str) {
+    super::stream::with_request_lock(r, || request_unguarded(r, level, msg))
+}
+
+/// [`request`] for a caller that holds the request's lock itself.
+pub fn request_unguarded(r: *const ffi::request_rec, level: Level, msg: &str) {
     let text = c_message(msg);
     // SAFETY: `r` is the live request of the calling hook (callers only pass requests they
     // are serving); the shim passes `text` as a "%s" argument and does not keep it.

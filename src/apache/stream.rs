@@ -8,12 +8,14 @@
 //! whatever has waited [`FLUSH_DELAY`]. More than [`HOLD_MAX`] bytes, the end of the
 //! response, or a read of the request body send what is held at once.
 //!
-//! The request's output and body are then used by two threads, so every use of them
-//! (the brigade, the filters, the body) happens under the request's lock, and the
-//! flusher only passes when the client's socket has room, so it holds the lock briefly.
-//! The flusher never logs, and log lines about the request need no lock: Apache's
-//! logging only reads the request.
+//! The request is then used by two threads, and Apache's request and pools are not
+//! thread-safe: every use of it while the application runs (the brigade and filters, the
+//! body, log lines about the request, which may allocate from its pool) happens under
+//! the request's lock. The flusher passes only what the client's socket can take at
+//! once, so it holds the lock briefly, and a thread holding the GIL may wait for it.
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,18 @@ pub const FLUSH_DELAY: Duration = Duration::from_millis(2);
 /// Most bytes held back; more are passed at once.
 const HOLD_MAX: usize = 16 * 1024;
 
+/// Room the flusher leaves on top of what it passes, for chunk and TLS framing.
+const ROOM_MARGIN: usize = 4096;
+
+/// Set when the flusher thread cannot start: nothing is held then.
+static NO_FLUSHER: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    // No destructor: safe in any process. The request this thread is streaming, while
+    // its `Ending` lives (which keeps the pointee alive).
+    static CURRENT: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
+}
+
 /// What the handler thread and the flusher share about one request.
 struct State {
     output: Output,
@@ -41,6 +55,8 @@ struct State {
     at_end: bool,
     /// The request is over: nothing may touch it any more.
     ended: bool,
+    /// A pass by the flusher failed: the client is gone.
+    gone: bool,
 }
 
 struct Shared(Mutex<State>);
@@ -95,8 +111,9 @@ pub struct StreamBody {
     body: Body,
 }
 
-/// Marks the request over when dropped: the flusher lets go of it.
-pub struct Ending(Arc<Shared>);
+/// Marks the request over when dropped: the flusher lets go of it. (Also remembers the
+/// request this thread was streaming before, for nested requests.)
+pub struct Ending(Arc<Shared>, *const Shared);
 
 /// The response sink, the body source and the end marker of one request. The caller
 /// keeps the [`Ending`] until the request is done with.
@@ -108,16 +125,57 @@ pub fn for_request(request: Request) -> (StreamOutput, StreamBody, Ending) {
         owed_since: None,
         at_end: false,
         ended: false,
+        gone: false,
     })));
     let output = StreamOutput { shared: shared.clone(), head_passed: false, flush_wanted: false };
     let body = StreamBody { shared: shared.clone(), body: Body(request) };
-    (output, body, Ending(shared))
+    let before = CURRENT.with(|c| c.replace(Arc::as_ptr(&shared)));
+    (output, body, Ending(shared, before))
 }
 
 impl Drop for Ending {
     fn drop(&mut self) {
         self.0.lock().ended = true;
+        CURRENT.with(|c| c.set(self.1));
     }
+}
+
+/// The request's lock, for code on other threads that touches the request (log lines
+/// written by threads the application started).
+#[derive(Clone)]
+pub struct RequestLock(Arc<Shared>);
+
+impl RequestLock {
+    /// Runs `f` under the lock; `None` once the request is over.
+    pub fn with<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
+        let state = self.0.lock();
+        (!state.ended).then(f)
+    }
+}
+
+impl Ending {
+    pub fn lock(&self) -> RequestLock {
+        RequestLock(self.0.clone())
+    }
+}
+
+/// Runs `f` (which uses request `r`) under `r`'s lock if this thread is streaming `r`.
+pub fn with_request_lock<T>(r: *const crate::ffi::request_rec, f: impl FnOnce() -> T) -> T {
+    let current = CURRENT.with(|c| c.get());
+    if current.is_null() {
+        return f();
+    }
+    // SAFETY: CURRENT points to the `Shared` of an `Ending` alive on this thread (set in
+    // `for_request`, reset when the `Ending` drops), which holds an `Arc` to it.
+    let shared = unsafe { &*current };
+    let state = shared.lock();
+    if !std::ptr::eq(state.output.request().as_ptr(), r) {
+        drop(state);
+        return f();
+    }
+    let out = f();
+    drop(state);
+    out
 }
 
 impl StreamOutput {
@@ -126,7 +184,9 @@ impl StreamOutput {
         self.flush_wanted
             && self.head_passed
             && state.all_copied
+            && !state.gone
             && state.held <= HOLD_MAX
+            && !NO_FLUSHER.load(Ordering::Relaxed)
             && state.output.can_be_held()
     }
 }
@@ -176,6 +236,9 @@ impl ResponseSink for StreamOutput {
 
     fn pass(&mut self) -> Result<(), ClientGone> {
         let mut state = self.shared.lock();
+        if state.gone {
+            return Err(ClientGone);
+        }
         if self.will_hold(&state) {
             self.flush_wanted = false;
             if state.owed_since.is_none() {
@@ -220,9 +283,10 @@ fn flusher() -> &'static Flusher {
     FLUSHER.get_or_init(|| {
         let flusher: &'static Flusher =
             Box::leak(Box::new(Flusher { held: Mutex::new(Vec::new()), wake: Condvar::new() }));
-        // Without the thread, held blocks would wait for the next block or the end of
-        // the response: nothing is lost, and each pass then flushes at once instead.
-        let _ = std::thread::Builder::new().name("wsgi-flush".into()).spawn(move || flusher.run());
+        let started =
+            std::thread::Builder::new().name("wsgi-flush".into()).spawn(move || flusher.run());
+        // Without the thread nothing is held: every pass flushes at once, as before.
+        NO_FLUSHER.store(started.is_err(), Ordering::Relaxed);
         flusher
     })
 }
@@ -262,8 +326,9 @@ impl Flusher {
         }
     }
 
-    /// Passes what `shared` holds if the client's socket has room. False to try again
-    /// later (the handler thread is using the request, or the client is not reading).
+    /// Passes what `shared` holds if the client's connection takes it all at once (so the
+    /// lock is held briefly). False to try again later (the handler thread is using the
+    /// request, or the client is not reading).
     fn flush(shared: &Shared) -> bool {
         let mut state = match shared.0.try_lock() {
             Ok(state) => state,
@@ -274,10 +339,17 @@ impl Flusher {
         if state.ended || state.at_end || state.owed_since.is_none() {
             return true;
         }
-        if !state.output.client_has_room() {
-            return false;
+        match state.output.client_room() {
+            // A closed connection fails at once; the handler hears of it on its next pass.
+            None => {
+                let _ = state.pass_flushed();
+                state.gone = true;
+            }
+            Some(room) if room >= state.held + ROOM_MARGIN => {
+                state.gone = state.pass_flushed().is_err();
+            }
+            Some(_) => return false,
         }
-        let _ = state.pass_flushed(); // A failure shows again on the handler's next pass.
         true
     }
 }

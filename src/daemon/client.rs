@@ -209,9 +209,13 @@ fn exchange(
     let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
     loop {
         if let Some(since) = flush_owed {
+            // More of the response coming within the delay postpones the flush; nothing
+            // postpones it past the delay.
             let wait =
                 (since + group.def.response_flush_delay).saturating_duration_since(Instant::now());
-            if reader.buffer().is_empty() && !more_within(stream, wait) {
+            let more =
+                !wait.is_zero() && (!reader.buffer().is_empty() || more_within(stream, wait));
+            if !more {
                 flush_owed = None;
                 queued = 0;
                 unflushed = 0;
@@ -333,6 +337,7 @@ fn exchange(
                     // output pushed to the client now and then.
                     if unflushed >= group.def.response_buffer_size as usize {
                         unflushed = 0;
+                        flush_owed = None;
                         output.flush();
                     }
                     if output.pass().is_err() {

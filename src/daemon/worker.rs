@@ -264,7 +264,14 @@ impl SocketBody {
                 self.stream.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
                 Ok(len)
             }
-            _ => Err(BodyError),
+            // Anything else is read whole, so the connection stays in step for the
+            // frames that follow.
+            Ok((_, len)) => {
+                let mut rest = vec![0; len];
+                let _ = self.stream.read_exact(&mut rest);
+                Err(BodyError)
+            }
+            Err(_) => Err(BodyError),
         }
     }
 }

@@ -13,6 +13,7 @@ use pyo3::sync::MutexExt;
 use pyo3::types::PyIterator;
 
 use crate::apache::log::{self, Level};
+use crate::apache::stream::RequestLock;
 use crate::ffi;
 
 /// A line-buffered text stream into the error log.
@@ -24,6 +25,8 @@ pub struct LogStream {
     server: AtomicPtr<ffi::server_rec>,
     /// Text after the last newline, held until the line is complete or flushed.
     pending: Mutex<String>,
+    /// The request's lock: lines may come from any thread while the request runs.
+    lock: Option<RequestLock>,
 }
 
 impl LogStream {
@@ -32,11 +35,16 @@ impl LogStream {
             request: AtomicPtr::new(std::ptr::null_mut()),
             server: AtomicPtr::new(server),
             pending: Mutex::new(String::new()),
+            lock: None,
         }
     }
 
-    pub fn for_request(request: *mut ffi::request_rec, server: *mut ffi::server_rec) -> LogStream {
-        let stream = LogStream::for_server(server);
+    pub fn for_request(
+        request: *mut ffi::request_rec,
+        server: *mut ffi::server_rec,
+        lock: Option<RequestLock>,
+    ) -> LogStream {
+        let stream = LogStream { lock, ..LogStream::for_server(server) };
         stream.request.store(request, Ordering::Release);
         stream
     }
@@ -50,10 +58,18 @@ impl LogStream {
 
     fn emit(&self, line: &str) {
         let request = self.request.load(Ordering::Acquire);
-        if request.is_null() {
+        let logged = match (&self.lock, request.is_null()) {
+            (_, true) => false,
+            (Some(lock), false) => {
+                lock.with(|| log::request_unguarded(request, Level::Error, line)).is_some()
+            }
+            (None, false) => {
+                log::request(request, Level::Error, line);
+                true
+            }
+        };
+        if !logged {
             log::server(self.server.load(Ordering::Acquire), Level::Error, line);
-        } else {
-            log::request(request, Level::Error, line);
         }
     }
 

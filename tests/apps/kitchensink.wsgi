@@ -130,6 +130,24 @@ def jitter(environ, start_response):
     return blocks()
 
 
+def slow_stream(environ, start_response):
+    """?N: a tick every 50 ms, N times; logs how many went out when it stops."""
+    count = int(environ["QUERY_STRING"])
+
+    def ticks():
+        sent = 0
+        try:
+            for sent in range(count):
+                yield b"tick\n"
+                time.sleep(0.05)
+        finally:
+            sys.stderr.write("slow-stream stopped after %d ticks\n" % sent)
+            sys.stderr.flush()
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return ticks()
+
+
 def duplex(environ, start_response):
     """Answers each line of the request body as it arrives: the client sends the next
     line only after it has seen the answer to the last."""
@@ -526,6 +544,7 @@ ROUTES = {
     "/read-first": read_first,
     "/trickle": trickle,
     "/duplex": duplex,
+    "/slow-stream": slow_stream,
     "/jitter": jitter,
     "/read-mixed": read_mixed,
     "/readline-size": readline_size,
