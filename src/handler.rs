@@ -234,6 +234,7 @@ fn to_daemon(request: Request, dir: &DirConfig, filename: &str, settings: &Effec
     let frame = RequestFrame {
         secret: generation.secret.clone(),
         script: filename.to_owned(),
+        mtime: request.file_mtime(),
         reload: dir.script_reloading(),
         header_only: request.header_only(),
         keys,

@@ -25,6 +25,11 @@ fn pid(s: &Server) -> f64 {
     facts(s).get("pid").num()
 }
 
+/// Whether, within 10 s, a process other than `before` answers.
+fn replaced_within_10s(s: &Server, before: f64) -> bool {
+    wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200 && pid(s) != before)
+}
+
 #[test]
 fn supplementary_groups_are_set() {
     let exists = Command::new("getent").args(["group", "wsgi-extra"]).output().unwrap();
@@ -80,8 +85,7 @@ fn shutdown_timeout_bounds_a_stuck_process() {
     let r = s.get("/l/sleep?30");
     assert_eq!(r.status, 504, "the stuck request is answered 504");
     assert!(
-        wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200
-            && pid(&s) != before),
+        replaced_within_10s(&s, before),
         "a new process serves within a few seconds of shutdown-timeout=1"
     );
 }
@@ -94,11 +98,7 @@ fn deadlock_timeout_restarts_a_process_whose_gil_is_stuck() {
     let r = s.get("/l/hold-gil?30");
     assert_eq!(r.status, 502, "the request of the stuck process gets 502");
     s.assert_log_since(off, "deadlock-timeout", "the log says why the process restarted");
-    assert!(
-        wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200
-            && pid(&s) != before),
-        "a new process serves afterwards"
-    );
+    assert!(replaced_within_10s(&s, before), "a new process serves afterwards");
 }
 
 #[test]
@@ -202,9 +202,5 @@ fn cpu_time_limit_recycles_the_process() {
         "the graceful restart is logged: {}",
         s.log_since(off)
     );
-    assert!(
-        wait_until(Duration::from_secs(10), || s.get("/l/facts").status == 200
-            && pid(&s) != before),
-        "a new process serves afterwards"
-    );
+    assert!(replaced_within_10s(&s, before), "a new process serves afterwards");
 }

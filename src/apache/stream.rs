@@ -101,7 +101,9 @@ impl State {
 /// The response of an embedded-mode request (a [`ResponseSink`]).
 pub struct StreamOutput {
     shared: Arc<Shared>,
-    head_passed: bool,
+    /// Whether blocks may be held: decided once the head went out, when the request's
+    /// output filters are in place (`None` before).
+    holdable: Option<bool>,
     flush_wanted: bool,
 }
 
@@ -127,7 +129,7 @@ pub fn for_request(request: Request) -> (StreamOutput, StreamBody, Ending) {
         ended: false,
         gone: false,
     })));
-    let output = StreamOutput { shared: shared.clone(), head_passed: false, flush_wanted: false };
+    let output = StreamOutput { shared: shared.clone(), holdable: None, flush_wanted: false };
     let body = StreamBody { shared: shared.clone(), body: Body(request) };
     let before = CURRENT.with(|c| c.replace(Arc::as_ptr(&shared)));
     (output, body, Ending(shared, before))
@@ -182,12 +184,11 @@ impl StreamOutput {
     /// Whether a pass now would only hold what is queued.
     fn will_hold(&self, state: &State) -> bool {
         self.flush_wanted
-            && self.head_passed
+            && self.holdable == Some(true)
             && state.all_copied
             && !state.gone
             && state.held <= HOLD_MAX
             && !NO_FLUSHER.load(Ordering::Relaxed)
-            && state.output.can_be_held()
     }
 }
 
@@ -198,7 +199,7 @@ impl ResponseSink for StreamOutput {
 
     fn data(&mut self, data: &[u8]) {
         let mut state = self.shared.lock();
-        if self.head_passed && state.held + data.len() <= HOLD_MAX {
+        if self.holdable == Some(true) && state.held + data.len() <= HOLD_MAX {
             // May be held past the caller's `pass`: a copy, not a borrow.
             state.output.copy(data);
         } else {
@@ -250,7 +251,9 @@ impl ResponseSink for StreamOutput {
         // What is owed goes out flushed, whatever this pass is for.
         let flush = std::mem::take(&mut self.flush_wanted) || state.owed_since.is_some();
         let passed = if flush { state.pass_flushed() } else { state.pass() };
-        self.head_passed = true;
+        if self.holdable.is_none() {
+            self.holdable = Some(state.output.can_be_held());
+        }
         passed
     }
 

@@ -158,7 +158,7 @@ fn exchange(
     retry: bool,
 ) -> Exchange {
     let name = &group.def.name;
-    let uri = String::from_utf8_lossy(request.uri()).into_owned();
+    let uri = String::from_utf8_lossy(request.uri()); // Borrowed unless not UTF-8.
     let r = request.as_ptr();
     let timeout = if group.def.socket_timeout.is_zero() {
         // SAFETY: the request's server lives for the generation; `timeout` is Apache's

@@ -31,7 +31,7 @@ fn python_stack(py: Python<'_>, ident: u64) -> PyResult<String> {
 /// process: the thread cannot be freed any other way.
 fn request_timed_out(state: &State, slot: usize, timeout: Duration) {
     let busy = state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()).take();
-    let Some(mut busy) = busy else { return };
+    let Some(busy) = busy else { return };
     let name = &state.group.def.name;
     let pid = std::process::id();
     log::server(state.server, Level::Error, &format!("Daemon process {pid} of WSGI group '{name}': request-timeout of {}s exceeded by the request for '{}' (running {:.1}s); answering 504 and restarting the process", timeout.as_secs_f64(), busy.uri, busy.since.elapsed().as_secs_f64()));
@@ -44,7 +44,7 @@ fn request_timed_out(state: &State, slot: usize, timeout: Duration) {
             &format!("request-timeout stack of '{}': {line}", busy.uri),
         );
     }
-    let _ = protocol::write_frame(&mut busy.connection, Kind::Fail, &504u16.to_be_bytes());
+    let _ = protocol::write_frame(&mut &*busy.connection, Kind::Fail, &504u16.to_be_bytes());
     let _ = busy.connection.shutdown(std::net::Shutdown::Both);
     state.stop(
         format!("request-timeout ({}s) exceeded by '{}'", timeout.as_secs_f64(), busy.uri),

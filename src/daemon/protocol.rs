@@ -175,6 +175,10 @@ impl Encoder {
         self.0.extend_from_slice(&v.to_bits().to_be_bytes());
         self
     }
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
     pub fn bool(&mut self, v: bool) -> &mut Self {
         self.0.push(u8::from(v));
         self
@@ -199,6 +203,9 @@ impl<'a> Decoder<'a> {
     pub fn f64(&mut self) -> io::Result<f64> {
         Ok(f64::from_bits(u64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes"))))
     }
+    pub fn i64(&mut self) -> io::Result<i64> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
     pub fn bool(&mut self) -> io::Result<bool> {
         Ok(self.take(1)?[0] != 0)
     }
@@ -219,6 +226,9 @@ impl<'a> Decoder<'a> {
 pub struct RequestFrame {
     pub secret: Vec<u8>,
     pub script: String,
+    /// The script's modification time as the Apache child saw it (microseconds), so the
+    /// daemon need not look again.
+    pub mtime: i64,
     pub reload: bool,
     pub header_only: bool,
     pub keys: RequestKeys,
@@ -229,7 +239,8 @@ impl RequestFrame {
     pub fn encode(&self) -> Vec<u8> {
         let k = &self.keys;
         let mut e = Encoder::default();
-        e.bytes(&self.secret).str(&self.script).bool(self.reload).bool(self.header_only);
+        e.bytes(&self.secret).str(&self.script).i64(self.mtime);
+        e.bool(self.reload).bool(self.header_only);
         e.str(&k.url_scheme).bool(k.multithread).bool(k.multiprocess).bool(k.run_once);
         e.str(&k.process_group).str(&k.application_group).str(&k.callable_object);
         e.str(&k.request_handler).bool(k.script_reloading).bool(k.enable_sendfile);
@@ -247,6 +258,7 @@ impl RequestFrame {
         let mut d = Decoder(payload);
         let secret = d.bytes()?.to_vec();
         let script = d.string()?;
+        let mtime = d.i64()?;
         let reload = d.bool()?;
         let header_only = d.bool()?;
         let keys = RequestKeys {
@@ -277,7 +289,7 @@ impl RequestFrame {
         if !d.is_empty() {
             return Err(invalid("trailing bytes in request frame"));
         }
-        Ok(RequestFrame { secret, script, reload, header_only, keys, cgi })
+        Ok(RequestFrame { secret, script, mtime, reload, header_only, keys, cgi })
     }
 }
 
@@ -365,6 +377,7 @@ mod tests {
         let frame = RequestFrame {
             secret: vec![7; SECRET_LEN],
             script: "/srv/app.wsgi".into(),
+            mtime: 1_700_000_000_123_456,
             reload: true,
             header_only: false,
             keys: RequestKeys {

@@ -18,8 +18,9 @@ pub struct Busy {
     /// Python's identifier of the worker thread (for its stack in the log).
     pub thread: u64,
     pub uri: String,
-    /// A duplicate of the connection, so the monitor can answer 504 for a stuck request.
-    pub connection: UnixStream,
+    /// The connection, shared with the worker, so the monitor can answer 504 for a stuck
+    /// request.
+    pub connection: Arc<UnixStream>,
 }
 
 /// Shared by the worker threads of this process.

@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
@@ -170,15 +171,12 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
             return false;
         }
     };
-    let mtime = std::fs::metadata(&frame.script)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64);
     // A changed script restarts the process (as in mod_wsgi) instead of reloading in
     // place: the request is not taken, so the Apache child sends it again and it lands
     // on a fresh process.
-    if frame.reload && script::loaded_mtime(&frame.script).is_some_and(|loaded| loaded != mtime) {
+    if frame.reload
+        && script::loaded_mtime(&frame.script).is_some_and(|loaded| loaded != frame.mtime)
+    {
         state.stop(format!("script '{}' changed", frame.script), false);
         let _ = protocol::write_frame(&mut stream, Kind::Declined, b"");
         return false;
@@ -192,15 +190,15 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
         log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {:.1}s for a free thread, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), waited.as_secs_f64(), queue_timeout.as_secs_f64()));
         return protocol::write_frame(&mut stream, Kind::Fail, &504u16.to_be_bytes()).is_ok();
     }
-    if let Ok(connection) = stream.try_clone() {
-        *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
-            since: std::time::Instant::now(),
-            thread: crate::python::thread_ident(),
-            uri: request_uri(&frame),
-            connection,
-        });
-    }
-    let Ok(reader) = stream.try_clone() else { return false };
+    // One duplicate of the connection serves the body, the response and the monitor
+    // (which answers 504 on it for a stuck request); it outlives `stream`'s borrow.
+    let Ok(connection) = stream.try_clone().map(Arc::new) else { return false };
+    *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
+        since: std::time::Instant::now(),
+        thread: crate::python::thread_ident(),
+        uri: request_uri(&frame),
+        connection: connection.clone(),
+    });
     let cgi_pairs = std::mem::take(&mut frame.cgi);
     let mut cgi = |emit: &mut dyn FnMut(&str, &[u8])| {
         for (key, value) in &cgi_pairs {
@@ -209,17 +207,17 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
     };
     let mut call = Call {
         script: &frame.script,
-        mtime,
+        mtime: frame.mtime,
         reload: frame.reload,
         keys: &frame.keys,
         cgi: &mut cgi,
         header_only: frame.header_only,
         log,
     };
-    let Ok(writer) = stream.try_clone() else { return false };
     let outcome = thread_state::attach(|py| {
-        let source = Box::new(SocketBody { stream: reader });
-        let sink = Box::new(SocketSink { stream: writer, queued: Vec::new(), files: Vec::new() });
+        let source = Box::new(SocketBody { stream: connection.clone() });
+        let sink =
+            Box::new(SocketSink { stream: connection, queued: Vec::new(), files: Vec::new() });
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
     match outcome.send_rest() {
@@ -247,7 +245,7 @@ const READ_AHEAD: usize = 128 * 1024;
 
 /// The request body, pulled from the Apache child one `Read` at a time.
 struct SocketBody {
-    stream: UnixStream,
+    stream: Arc<UnixStream>,
 }
 
 impl SocketBody {
@@ -257,18 +255,18 @@ impl SocketBody {
     fn pull(&mut self, buf: &mut [u8], want: usize, all: bool) -> Result<usize, BodyError> {
         let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let ask = ReadAsk { want: size(want), all, ahead: size(buf.len() - want) };
-        protocol::write_frame(&mut self.stream, Kind::Read, &ask.encode())
+        protocol::write_frame(&mut &*self.stream, Kind::Read, &ask.encode())
             .map_err(|_| BodyError)?;
-        match protocol::read_header(&mut self.stream) {
+        match protocol::read_header(&mut &*self.stream) {
             Ok((Kind::Body, len)) if len <= buf.len() => {
-                self.stream.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
+                (&*self.stream).read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
                 Ok(len)
             }
             // Anything else is read whole, so the connection stays in step for the
             // frames that follow.
             Ok((_, len)) => {
                 let mut rest = vec![0; len];
-                let _ = self.stream.read_exact(&mut rest);
+                let _ = (&*self.stream).read_exact(&mut rest);
                 Err(BodyError)
             }
             Err(_) => Err(BodyError),
@@ -296,7 +294,7 @@ impl BodySource for SocketBody {
 
 /// The response, framed onto the connection.
 struct SocketSink {
-    stream: UnixStream,
+    stream: Arc<UnixStream>,
     /// Frames waiting for `pass`, after `files`.
     queued: Vec<u8>,
     /// Earlier output waiting for `pass`, in order: frames, then a file range
@@ -319,7 +317,7 @@ impl SocketSink {
             if n == 0 {
                 break;
             }
-            protocol::write_frame(&mut self.stream, Kind::Data, &block[..n])?;
+            protocol::write_frame(&mut &*self.stream, Kind::Data, &block[..n])?;
             offset += n as u64;
             len -= n as u64;
         }
@@ -373,10 +371,10 @@ impl ResponseSink for SocketSink {
 
     fn pass(&mut self) -> Result<(), ClientGone> {
         for (before, file, offset, len) in std::mem::take(&mut self.files) {
-            self.stream.write_all(&before).map_err(|_| ClientGone)?;
+            (&*self.stream).write_all(&before).map_err(|_| ClientGone)?;
             self.send_file(&file, offset, len).map_err(|_| ClientGone)?;
         }
         let queued = std::mem::take(&mut self.queued);
-        self.stream.write_all(&queued).map_err(|_| ClientGone)
+        (&*self.stream).write_all(&queued).map_err(|_| ClientGone)
     }
 }
