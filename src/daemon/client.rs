@@ -372,7 +372,9 @@ fn exchange(
                 } else {
                     ffi::HTTP_INTERNAL_SERVER_ERROR as i32
                 };
-                return Exchange::Done(status, reader.buffer().is_empty());
+                // Not reused: after a request-timeout the daemon is closing this
+                // connection, and its stuck worker may still hold it.
+                return Exchange::Done(status, false);
             }
             other => {
                 log::request(r, Level::Error, &format!("WSGI daemon process {} broke the protocol for '{uri}' (unexpected {other:?} frame)", daemon(pid)));

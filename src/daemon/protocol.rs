@@ -14,7 +14,8 @@
 //!    end), plus up to `ahead` more that had already arrived, or `BodyError`. Nothing is pushed, so an application that answers before reading
 //!    a large upload cannot deadlock the two processes.
 //! 4. daemon -> child `Head`, `Data`/`Flush`..., then `End`, or `Broken` (cut short after
-//!    the head), or `Fail(status)` (nothing sent: the child answers with that status).
+//!    the head), or `Fail(status)` (nothing sent: the child answers with that status and
+//!    closes the connection, which a timed-out request's worker may still hold).
 //!
 //! A connection the daemon closes without reading the request is reset (`ECONNRESET`), so
 //! the child can send it again; end of file before any frame means the daemon read it and
