@@ -41,6 +41,20 @@ int wsgi_shim_brigade_empty(apr_bucket_brigade *bb)
     return APR_BRIGADE_EMPTY(bb);
 }
 
+int wsgi_shim_brigade_next(apr_bucket_brigade *bb, apr_bucket **b, const char **data,
+                           apr_size_t *len, int *eos)
+{
+    *b = *b == NULL ? APR_BRIGADE_FIRST(bb) : APR_BUCKET_NEXT(*b);
+    if (*b == APR_BRIGADE_SENTINEL(bb))
+        return 0;
+    *eos = APR_BUCKET_IS_EOS(*b);
+    *data = NULL;
+    *len = 0;
+    if (APR_BUCKET_IS_METADATA(*b))
+        return 1;
+    return apr_bucket_read(*b, data, len, APR_NONBLOCK_READ) == APR_SUCCESS ? 1 : -1;
+}
+
 APR_DECLARE_OPTIONAL_FN(int, ssl_is_https, (conn_rec *));
 
 int wsgi_shim_is_https(conn_rec *c)

@@ -22,6 +22,12 @@ const apr_table_entry_t *wsgi_shim_table_entries(const apr_table_t *t, int *coun
 void wsgi_shim_brigade_append(apr_bucket_brigade *bb, apr_bucket *b);
 int wsgi_shim_brigade_empty(apr_bucket_brigade *bb);
 
+/* Steps through the buckets of `bb`: with *b NULL it starts at the first. Returns 1 with
+ * the next bucket's bytes in *data and *len (none for metadata; *eos set for end of
+ * stream), 0 past the last bucket, -1 if a bucket cannot be read without waiting. */
+int wsgi_shim_brigade_next(apr_bucket_brigade *bb, apr_bucket **b, const char **data,
+                           apr_size_t *len, int *eos);
+
 /* mod_ssl's optional function; 0 when mod_ssl is not loaded. */
 int wsgi_shim_is_https(conn_rec *c);
 

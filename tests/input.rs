@@ -221,3 +221,69 @@ both!(read_n_past_the_end_returns_what_there_is, |m| {
     assert_eq!(r.status, 200, "read(65536) on a 20,000-byte body answers 200");
     assert!(r.body == body, "read(65536) returns the 20,000 bytes there are");
 });
+
+both!(expect_100_continue_is_answered_before_the_body_is_sent, |m| {
+    // The client holds the body back until the server says 100 Continue, which Apache
+    // sends when the application first reads.
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let body: Vec<u8> = (0..30_000u32).map(|i| (i % 239) as u8).collect();
+    let mut c = s.client().connect();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        s.port,
+        body.len()
+    );
+    c.write_all(head.as_bytes()).unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = common::http::read_retry(&mut c, &mut byte).expect("an interim response");
+        assert_eq!(n, 1, "the server answers before the body is sent: {interim:?}");
+        interim.push(byte[0]);
+    }
+    assert!(
+        interim.starts_with(b"HTTP/1.1 100 Continue\r\n"),
+        "the interim answer is 100 Continue: {}",
+        String::from_utf8_lossy(&interim)
+    );
+    c.write_all(&body).unwrap();
+    let r = common::http::read_response(&mut c, false);
+    assert_eq!(r.status, 200, "the request then answers 200");
+    assert!(r.body == body, "and the body sent after 100 Continue is read whole");
+});
+
+both!(body_over_limit_request_body_is_413, |m| {
+    let s = Server::start(
+        ServerSpec::kitchensink(m).config("LimitRequestBody 1000\nWSGIChunkedRequest On"),
+    );
+    let r = s.post("/ks/echo", &[b'x'; 5000], "application/octet-stream");
+    assert_eq!(r.status, 413, "a body over LimitRequestBody answers 413: {}", r.text());
+    // Chunked, the size is only found out while the body is read.
+    let mut raw = format!(
+        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.port
+    )
+    .into_bytes();
+    raw.extend(chunked(&[b'z'; 5000], 500));
+    let r = s.request_raw(&raw);
+    assert_eq!(r.status, 413, "a chunked body over LimitRequestBody answers 413: {}", r.text());
+    let r = s.post("/ks/echo", &[b'y'; 1000], "application/octet-stream");
+    assert_eq!(r.status, 200, "a body at the limit is read");
+    assert_eq!(r.body, [b'y'; 1000], "whole");
+});
+
+both!(chunked_request_in_tiny_chunks_arrives_whole, |m| {
+    // Thousands of 3-byte chunks: the de-chunked body comes in as many small pieces.
+    let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
+    let body: Vec<u8> = (0..30_000u32).map(|i| (i % 233) as u8).collect();
+    let mut raw = format!(
+        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.port
+    )
+    .into_bytes();
+    raw.extend(chunked(&body, 3));
+    let r = s.request_raw(&raw);
+    assert_eq!(r.status, 200, "a body of 10,000 chunks answers 200");
+    assert!(r.body == body, "and arrives whole, in order");
+});

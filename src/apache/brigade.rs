@@ -262,40 +262,107 @@ unsafe extern "C" fn close_apr_file(file: *mut std::os::raw::c_void) -> ffi::apr
     unsafe { ffi::apr_file_close(file.cast()) }
 }
 
-/// The request body, read through Apache's input filters (dechunked).
-pub struct Body(pub Request);
+/// The request body, read through Apache's input filters (dechunked) into buckets that
+/// are written on as they are: a daemon-mode upload is not copied on its way through.
+pub struct Body {
+    request: Request,
+    /// Where each read lands before it is set aside into `gathered` (both made on the
+    /// first `gather`).
+    scratch: *mut ffi::apr_bucket_brigade,
+    /// The bytes of the current [`gather`](Self::gather).
+    gathered: *mut ffi::apr_bucket_brigade,
+    /// The input filters gave the end of the body.
+    ended: bool,
+}
 
 impl Body {
-    /// Reads what of the body has arrived already into `buf`, without waiting (after a
-    /// blocking read, so `100 Continue` has been answered). Zero when nothing is at hand.
-    pub fn read_available(&mut self, buf: &mut [u8]) -> usize {
-        let r = self.0;
-        let mut got = 0;
-        // SAFETY: the request and its connection are live in the handler; the brigade
-        // comes from the request pool and is emptied after each read; `apr_brigade_flatten`
-        // writes at most the free length of `buf`.
-        unsafe {
-            let bb = ffi::apr_brigade_create(r.pool(), (*r.connection()).bucket_alloc);
-            while got < buf.len() {
-                let rv = ffi::ap_get_brigade(
-                    (*r.as_ptr()).input_filters,
-                    bb,
-                    ffi::ap_input_mode_t_AP_MODE_READBYTES,
-                    ffi::apr_read_type_e_APR_NONBLOCK_READ,
-                    (buf.len() - got) as ffi::apr_off_t,
-                );
-                let mut len = (buf.len() - got) as ffi::apr_size_t;
-                let flattened = rv == 0
-                    && ffi::apr_brigade_flatten(bb, buf[got..].as_mut_ptr().cast(), &mut len) == 0;
-                ffi::apr_brigade_cleanup(bb.cast());
-                if !flattened || len == 0 {
-                    break;
-                }
-                got += len as usize;
+    pub fn new(request: Request) -> Body {
+        let none = std::ptr::null_mut();
+        Body { request, scratch: none, gathered: none, ended: false }
+    }
+
+    /// Gathers the next `want` bytes of the body (with `all`, all of them unless the body
+    /// ends first; without, whatever the first read brings), then up to `ahead` more that
+    /// have already arrived (taken without waiting). The bytes stay in Apache's buckets
+    /// until the returned [`Gathered`] is dropped.
+    pub fn gather(
+        &mut self,
+        want: usize,
+        all: bool,
+        ahead: usize,
+    ) -> Result<Gathered<'_>, BodyError> {
+        if self.gathered.is_null() {
+            // SAFETY: the request and its connection are live in the handler; both
+            // brigades come from the request pool and die with it.
+            unsafe {
+                let alloc = (*self.request.connection()).bucket_alloc;
+                self.scratch = ffi::apr_brigade_create(self.request.pool(), alloc);
+                self.gathered = ffi::apr_brigade_create(self.request.pool(), alloc);
             }
-            ffi::apr_brigade_destroy(bb);
         }
-        got
+        let mut got = 0;
+        while !self.ended && got < want && (all || got == 0) {
+            got += self.read_into_gathered(want - got, ffi::apr_read_type_e_APR_BLOCK_READ)?;
+        }
+        while !self.ended && got == want && got < want + ahead {
+            match self
+                .read_into_gathered(want + ahead - got, ffi::apr_read_type_e_APR_NONBLOCK_READ)
+            {
+                Ok(0) | Err(_) => break, // Nothing more at hand.
+                Ok(n) => got += n,
+            }
+        }
+        Ok(Gathered { body: self, len: got })
+    }
+
+    /// One read from the input filters of at most `max` bytes, set aside (a filter's
+    /// transient bytes are copied; others are kept as they are) onto `gathered`.
+    fn read_into_gathered(
+        &mut self,
+        max: usize,
+        block: ffi::apr_read_type_e,
+    ) -> Result<usize, BodyError> {
+        let r = self.request;
+        // SAFETY: the request, its filters and pool are live in the handler; both
+        // brigades belong to this body; `ap_save_brigade` moves the buckets of `scratch`
+        // onto `gathered` (it needs no filter when the target brigade exists).
+        unsafe {
+            let rv = ffi::ap_get_brigade(
+                (*r.as_ptr()).input_filters,
+                self.scratch,
+                ffi::ap_input_mode_t_AP_MODE_READBYTES,
+                block,
+                max as ffi::apr_off_t,
+            );
+            let mut len: ffi::apr_off_t = 0;
+            if rv != 0 || ffi::apr_brigade_length(self.scratch, 1, &mut len) != 0 {
+                ffi::apr_brigade_cleanup(self.scratch.cast());
+                return Err(BodyError);
+            }
+            let mut b = std::ptr::null_mut();
+            let (mut data, mut size, mut eos) = (std::ptr::null(), 0, 0);
+            while ffi::wsgi_shim_brigade_next(self.scratch, &mut b, &mut data, &mut size, &mut eos)
+                == 1
+            {
+                self.ended |= eos != 0;
+            }
+            let empty = ffi::wsgi_shim_brigade_empty(self.scratch) != 0;
+            if block == ffi::apr_read_type_e_APR_BLOCK_READ && empty {
+                return Err(BodyError); // A blocking read that brings nothing is a broken filter.
+            }
+            if ffi::ap_save_brigade(
+                std::ptr::null_mut(),
+                &mut self.gathered,
+                &mut self.scratch,
+                r.pool(),
+            ) != 0
+            {
+                ffi::apr_brigade_cleanup(self.scratch.cast());
+                return Err(BodyError);
+            }
+            (*r.as_ptr()).read_length += len;
+            Ok(len as usize)
+        }
     }
 }
 
@@ -304,8 +371,57 @@ impl BodySource for Body {
         // SAFETY: the request is live and ap_setup_client_block ran in the handler; the
         // buffer is writable for its length.
         let n = unsafe {
-            ffi::ap_get_client_block(self.0.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+            ffi::ap_get_client_block(self.request.as_ptr(), buf.as_mut_ptr().cast(), buf.len())
         };
         usize::try_from(n).map_err(|_| BodyError)
+    }
+}
+
+/// Body bytes gathered in Apache's buckets; they are let go when this is dropped.
+pub struct Gathered<'a> {
+    body: &'a mut Body,
+    len: usize,
+}
+
+impl Gathered<'_> {
+    /// The bytes, in order, as slices of the buckets.
+    pub fn slices(&self) -> Result<Vec<&[u8]>, BodyError> {
+        let mut slices = Vec::new();
+        let mut total = 0;
+        let mut b = std::ptr::null_mut();
+        let (mut data, mut len, mut eos) = (std::ptr::null(), 0, 0);
+        // SAFETY: the buckets were set aside, so their bytes are in memory and stay valid
+        // until `drop` empties the brigade, which cannot happen while `self` is borrowed.
+        unsafe {
+            loop {
+                match ffi::wsgi_shim_brigade_next(
+                    self.body.gathered,
+                    &mut b,
+                    &mut data,
+                    &mut len,
+                    &mut eos,
+                ) {
+                    0 => break,
+                    1 if len > 0 => {
+                        slices.push(std::slice::from_raw_parts(data.cast::<u8>(), len));
+                        total += len;
+                    }
+                    1 => {}
+                    _ => return Err(BodyError),
+                }
+            }
+        }
+        if total == self.len {
+            Ok(slices)
+        } else {
+            Err(BodyError)
+        }
+    }
+}
+
+impl Drop for Gathered<'_> {
+    fn drop(&mut self) {
+        // SAFETY: empties (and frees the buckets of) a brigade this body owns.
+        unsafe { ffi::apr_brigade_cleanup(self.body.gathered.cast()) };
     }
 }

@@ -130,7 +130,7 @@ pub fn for_request(request: Request) -> (StreamOutput, StreamBody, Ending) {
         gone: false,
     })));
     let output = StreamOutput { shared: shared.clone(), holdable: None, flush_wanted: false };
-    let body = StreamBody { shared: shared.clone(), body: Body(request) };
+    let body = StreamBody { shared: shared.clone(), body: Body::new(request) };
     let before = CURRENT.with(|c| c.replace(Arc::as_ptr(&shared)));
     (output, body, Ending(shared, before))
 }

@@ -16,7 +16,7 @@ use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level};
 use crate::apache::request::Request;
 use crate::ffi;
-use crate::io::{BodySource, ResponseSink};
+use crate::io::ResponseSink;
 use crate::response::Response;
 
 /// Most request body bytes sent in one `Body` frame.
@@ -188,13 +188,12 @@ fn exchange(
     }
 
     let mut output = Output::new(request);
-    let mut body = Body(request);
+    let mut body = Body::new(request);
     let mut response = Response::default();
     let pid = &mut connection.pid;
     // Whether the daemon said anything about this request (its greeting does not count).
     let mut answered = false;
     let mut payload = Vec::new();
-    let mut block = Vec::new();
     let mut queued = 0;
     let mut unflushed = 0;
     let daemon = |pid: &Option<u32>| {
@@ -280,21 +279,13 @@ fn exchange(
                 let ask = ReadAsk::decode(&payload).expect("checked");
                 let want = (ask.want as usize).clamp(1, MAX_BODY_BLOCK);
                 let ahead = (ask.ahead as usize).min(MAX_BODY_BLOCK - want);
-                block.resize(want + ahead, 0);
-                let read = if ask.all {
-                    body.read_all(&mut block[..want])
-                } else {
-                    body.read(&mut block[..want])
-                };
-                let read = read.map(|n| {
-                    if n == want && ahead > 0 {
-                        n + body.read_available(&mut block[want..])
-                    } else {
-                        n
-                    }
-                });
-                let sent = match read {
-                    Ok(n) => protocol::write_frame(&mut &*stream, Kind::Body, &block[..n]),
+                let sent = match body.gather(want, ask.all, ahead) {
+                    Ok(gathered) => match gathered.slices() {
+                        Ok(slices) => {
+                            protocol::write_frame_parts(&mut &*stream, Kind::Body, &slices)
+                        }
+                        Err(_) => protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
+                    },
                     Err(_) => protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
                 };
                 if sent.is_err() {

@@ -80,10 +80,19 @@ pub fn put_frame(out: &mut Vec<u8>, kind: Kind, payload: &[u8]) {
 
 /// Writes one frame, in one system call when the socket takes it all.
 pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result<()> {
+    write_frame_parts(w, kind, &[payload])
+}
+
+/// Writes one frame whose payload is `parts` one after another.
+pub fn write_frame_parts(w: &mut impl Write, kind: Kind, parts: &[&[u8]]) -> io::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     let mut header = [0u8; 5];
     header[0] = kind as u8;
-    header[1..].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-    write_parts(w, &[&header, payload])
+    header[1..].copy_from_slice(&(len as u32).to_be_bytes());
+    let mut all = Vec::with_capacity(parts.len() + 1);
+    all.push(&header[..]);
+    all.extend_from_slice(parts);
+    write_parts(w, &all)
 }
 
 /// Writes `parts` one after another with vectored writes: the peer is woken once for
