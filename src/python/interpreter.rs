@@ -227,9 +227,10 @@ fn restricted<'py>(py: Python<'py>, message: &str) -> PyResult<Bound<'py, PyAny>
 }
 
 /// `WSGIRestrictSignal On`: `signal.signal()` from an application would steal Apache's
-/// signals, so it logs a warning and does nothing.
+/// signals, so it logs a warning and does nothing. (`traceback` is imported when needed:
+/// with `re` and `tokenize` it would add a megabyte to every process.)
 fn intercept_signals(py: Python<'_>) -> PyResult<()> {
-    let code = c"import signal, sys, traceback\n_original = signal.signal\ndef _intercept(signum, handler):\n    stack = ''.join(traceback.format_stack(limit=4)[:-1]).rstrip()\n    sys.stderr.write('mod_wsgi: callback registration for signal %d ignored.\\n%s\\n' % (signum, stack))\n    return signal.getsignal(signum)\nsignal.signal = _intercept\n";
+    let code = c"import signal, sys\n_original = signal.signal\ndef _intercept(signum, handler):\n    import traceback\n    stack = ''.join(traceback.format_stack(limit=4)[:-1]).rstrip()\n    sys.stderr.write('mod_wsgi: callback registration for signal %d ignored.\\n%s\\n' % (signum, stack))\n    return signal.getsignal(signum)\nsignal.signal = _intercept\n";
     PyModule::from_code(py, code, c"<mod_wsgi_rs>", c"_mod_wsgi_signal")?;
     Ok(())
 }
