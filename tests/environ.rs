@@ -309,3 +309,26 @@ both!(main_interpreter_is_debian_python, |m| {
     let j = environ(&s, "/ks/environ", &[]);
     assert!(j.get("python").str().starts_with("3.11."), "the app runs on Python 3.11");
 });
+
+both!(each_request_sees_its_own_values, |m| {
+    // Values repeat from request to request, and change: every request must see its own
+    // (including a long one, a Latin-1 one, and a header that comes and goes).
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let long = "v".repeat(2000);
+    let cases: [(&str, Option<&str>); 6] = [
+        ("/ks/environ?a=1", Some("one")),
+        ("/ks/environ?a=1", Some("one")),
+        ("/ks/environ?a=2", Some("two")),
+        ("/ks/environ?a=1", None),
+        ("/ks/environ?a=1", Some(&long)),
+        ("/ks/environ?a=3", Some("one")),
+    ];
+    for (path, probe) in cases {
+        let headers: Vec<(&str, &str)> = probe.iter().map(|v| ("X-Probe", *v)).collect();
+        let j = environ(&s, path, &headers);
+        let env = j.get("environ");
+        let query = path.split_once('?').unwrap().1;
+        assert_eq!(env.get("QUERY_STRING").str(), query, "QUERY_STRING of {path} {probe:?}");
+        assert_eq!(env.opt("HTTP_X_PROBE").map(|v| v.str()), probe, "X-Probe of {path} {probe:?}");
+    }
+});

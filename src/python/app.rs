@@ -14,7 +14,7 @@ use super::file_wrapper::FileWrapper;
 use super::input::Input;
 use super::module::MOD_WSGI_VERSION;
 use super::start_response::StartResponse;
-use super::{log_exception, script};
+use super::{environ_strings, log_exception, script};
 use crate::apache::log::{Level, Target};
 use crate::environ::RequestKeys;
 use crate::io::{BodySource, ResponseSink};
@@ -47,15 +47,6 @@ pub struct Call<'a> {
     pub header_only: bool,
     /// Where messages about this request go.
     pub log: Target,
-}
-
-/// Decodes bytes as Latin-1 into a Python `str` (PEP 3333 native strings).
-fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
-    if bytes.is_ascii() {
-        return PyString::new(py, std::str::from_utf8(bytes).expect("ASCII is UTF-8"));
-    }
-    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
-    PyString::new(py, &text)
 }
 
 /// How a call ended, and the end of the response still to pass.
@@ -148,13 +139,13 @@ impl Call<'_> {
         let mut script_name = None;
         let mut path_info = None;
         (self.cgi)(&mut |key, value| {
-            let value = latin1(py, value);
+            let (key_string, value) = environ_strings::key_and_value(py, key, value);
             match key {
                 "SCRIPT_NAME" => script_name = Some(value.clone()),
                 "PATH_INFO" => path_info = Some(value.clone()),
                 _ => {}
             }
-            if let Err(e) = env.set_item(key, value) {
+            if let Err(e) = env.set_item(key_string, value) {
                 failure.get_or_insert(e);
             }
         });

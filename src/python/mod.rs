@@ -7,6 +7,7 @@
 //! block on Apache or the network runs inside [`detach`], with the GIL released.
 
 pub mod app;
+mod environ_strings;
 pub mod errors;
 pub mod file_wrapper;
 mod gate;
