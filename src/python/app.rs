@@ -7,6 +7,7 @@
 
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::errors::LogStream;
@@ -155,33 +156,52 @@ impl Call<'_> {
         // Interned keys: made once per process, not per request. (Per-process pyo3
         // statics are fine while every application runs in the main interpreter.)
         let k = self.keys;
-        env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
+        let put = |key: &str, value: &[u8]| {
+            let (key, value) = environ_strings::key_and_value(py, key, value);
+            env.set_item(key, value)
+        };
+        // Tuples that never change, made once (the Apache version is fixed per process).
+        static WSGI_VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+        static MODULE_VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+        static APACHE_VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+        let tuple = |cell: &'static PyOnceLock<Py<PyTuple>>, items: &[u32]| {
+            cell.get_or_init(py, || PyTuple::new(py, items).expect("ints").unbind()).bind(py)
+        };
+        env.set_item(intern!(py, "wsgi.version"), tuple(&WSGI_VERSION, &[1, 0]))?;
         env.set_item(intern!(py, "wsgi.multithread"), k.multithread)?;
         env.set_item(intern!(py, "wsgi.multiprocess"), k.multiprocess)?;
         env.set_item(intern!(py, "wsgi.run_once"), k.run_once)?;
-        env.set_item(intern!(py, "wsgi.url_scheme"), &k.url_scheme)?;
+        put("wsgi.url_scheme", k.url_scheme.as_bytes())?;
         env.set_item(intern!(py, "wsgi.input"), input)?;
         env.set_item(intern!(py, "wsgi.errors"), errors)?;
         env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
         env.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
-        env.set_item(intern!(py, "apache.version"), k.apache_version)?;
-        env.set_item(intern!(py, "mod_wsgi.version"), MOD_WSGI_VERSION)?;
-        env.set_item(intern!(py, "mod_wsgi.process_group"), &k.process_group)?;
-        env.set_item(intern!(py, "mod_wsgi.application_group"), &k.application_group)?;
-        env.set_item(intern!(py, "mod_wsgi.callable_object"), &k.callable_object)?;
-        env.set_item(intern!(py, "mod_wsgi.request_handler"), &k.request_handler)?;
+        let (major, minor, patch) = k.apache_version;
+        env.set_item(
+            intern!(py, "apache.version"),
+            tuple(&APACHE_VERSION, &[major, minor, patch]),
+        )?;
+        let (major, minor, patch) = MOD_WSGI_VERSION;
+        env.set_item(
+            intern!(py, "mod_wsgi.version"),
+            tuple(&MODULE_VERSION, &[major, minor, patch]),
+        )?;
+        put("mod_wsgi.process_group", k.process_group.as_bytes())?;
+        put("mod_wsgi.application_group", k.application_group.as_bytes())?;
+        put("mod_wsgi.callable_object", k.callable_object.as_bytes())?;
+        put("mod_wsgi.request_handler", k.request_handler.as_bytes())?;
         env.set_item(intern!(py, "mod_wsgi.handler_script"), "")?;
         env.set_item(
             intern!(py, "mod_wsgi.script_reloading"),
             if k.script_reloading { "1" } else { "0" },
         )?;
-        env.set_item(intern!(py, "mod_wsgi.listener_host"), &k.listener_host)?;
-        env.set_item(intern!(py, "mod_wsgi.listener_port"), k.listener_port.to_string())?;
+        put("mod_wsgi.listener_host", k.listener_host.as_bytes())?;
+        put("mod_wsgi.listener_port", k.listener_port.to_string().as_bytes())?;
         env.set_item(
             intern!(py, "mod_wsgi.enable_sendfile"),
             if k.enable_sendfile { "1" } else { "0" },
         )?;
-        env.set_item(intern!(py, "mod_wsgi.server_pid"), k.server_pid.to_string())?;
+        put("mod_wsgi.server_pid", k.server_pid.to_string().as_bytes())?;
         env.set_item(intern!(py, "mod_wsgi.request_id"), &k.request_id)?;
         env.set_item(
             intern!(py, "mod_wsgi.script_name"),
