@@ -1,4 +1,6 @@
 /* The few httpd/APR APIs that Rust cannot call directly: macros and variadic functions. */
+#include <string.h>
+
 #include "shim.h"
 
 #include <http_config.h>
@@ -39,6 +41,31 @@ void wsgi_shim_brigade_append(apr_bucket_brigade *bb, apr_bucket *b)
 int wsgi_shim_brigade_empty(apr_bucket_brigade *bb)
 {
     return APR_BRIGADE_EMPTY(bb);
+}
+
+void wsgi_shim_brigade_copy(apr_bucket_brigade *bb, const char *data, apr_size_t len)
+{
+    apr_bucket *e = APR_BRIGADE_LAST(bb);
+    char *buf;
+
+    if (len > APR_BUCKET_BUFF_SIZE) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(data, len, NULL, bb->bucket_alloc));
+        return;
+    }
+    if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_HEAP(e)) {
+        apr_bucket_heap *h = e->data;
+        apr_size_t used = (apr_size_t)e->start + e->length;
+        if (h->refcount.refcount == 1 && h->alloc_len - used >= len) {
+            memcpy(h->base + used, data, len);
+            e->length += len;
+            return;
+        }
+    }
+    buf = apr_bucket_alloc(APR_BUCKET_BUFF_SIZE, bb->bucket_alloc);
+    memcpy(buf, data, len);
+    e = apr_bucket_heap_create(buf, APR_BUCKET_BUFF_SIZE, apr_bucket_free, bb->bucket_alloc);
+    e->length = len;
+    APR_BRIGADE_INSERT_TAIL(bb, e);
 }
 
 int wsgi_shim_brigade_next(apr_bucket_brigade *bb, apr_bucket **b, const char **data,

@@ -22,6 +22,11 @@ const apr_table_entry_t *wsgi_shim_table_entries(const apr_table_t *t, int *coun
 void wsgi_shim_brigade_append(apr_bucket_brigade *bb, apr_bucket *b);
 int wsgi_shim_brigade_empty(apr_bucket_brigade *bb);
 
+/* Appends a copy of `data`. Like apr_brigade_write without a flush function, except
+ * that small writes always share 8 KB heap buffers: once a buffer is full,
+ * apr_brigade_write gives every later write a heap bucket of its own. */
+void wsgi_shim_brigade_copy(apr_bucket_brigade *bb, const char *data, apr_size_t len);
+
 /* Steps through the buckets of `bb`: with *b NULL it starts at the first. Returns 1 with
  * the next bucket's bytes in *data and *len (none for metadata; *eos set for end of
  * stream), 0 past the last bucket, -1 if a bucket cannot be read without waiting. */

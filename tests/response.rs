@@ -558,3 +558,15 @@ both!(a_client_leaving_a_slow_stream_stops_it, |m| {
         s.log_since(off)
     );
 });
+
+both!(blocks_of_every_size_arrive_whole, |m| {
+    // Blocks just under, at and over the 8 KB buffers small copies share.
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let cycle = [1usize, 1000, 7999, 8000, 8001, 20000];
+    let want: Vec<u8> =
+        (0..60usize).flat_map(|i| std::iter::repeat_n((i % 251) as u8, cycle[i % 6])).collect();
+    let r = s.get("/ks/sizes?60");
+    assert_eq!(r.status, 200, "a stream of mixed block sizes answers 200");
+    assert_eq!(r.body.len(), want.len(), "every byte arrives");
+    assert!(r.body == want, "every block arrives whole and in order");
+});

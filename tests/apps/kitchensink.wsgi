@@ -130,6 +130,20 @@ def jitter(environ, start_response):
     return blocks()
 
 
+def sizes(environ, start_response):
+    """?N: N blocks whose sizes cycle through 1, 1000, 7999, 8000, 8001 and 20000 bytes,
+    block i filled with the byte i % 251 (copies of small blocks share buffers)."""
+    count = int(environ["QUERY_STRING"])
+    cycle = [1, 1000, 7999, 8000, 8001, 20000]
+
+    def blocks():
+        for i in range(count):
+            yield bytes([i % 251]) * cycle[i % len(cycle)]
+
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return blocks()
+
+
 def slow_stream(environ, start_response):
     """?N: a tick every 50 ms, N times; logs how many went out when it stops."""
     count = int(environ["QUERY_STRING"])
@@ -546,6 +560,7 @@ ROUTES = {
     "/duplex": duplex,
     "/slow-stream": slow_stream,
     "/jitter": jitter,
+    "/sizes": sizes,
     "/read-mixed": read_mixed,
     "/readline-size": readline_size,
     "/readlines": readlines_route,
