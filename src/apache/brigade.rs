@@ -123,6 +123,35 @@ impl Output {
         // SAFETY: `bucket` was just created from this connection's allocator.
         unsafe { ffi::wsgi_shim_brigade_append(self.bb, bucket) }
     }
+
+    /// Appends `len` bytes that `fill` writes straight into the memory of a new heap
+    /// bucket (for large blocks: small ones are better copied into shared buffers).
+    pub fn fill(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        // SAFETY: `apr_bucket_alloc` gives `len` writable bytes (or null); they become the
+        // heap bucket's (freed with it), or are freed here if `fill` fails.
+        unsafe {
+            let buf = ffi::apr_bucket_alloc(len, self.alloc()).cast::<u8>();
+            if buf.is_null() {
+                return Err(std::io::ErrorKind::OutOfMemory.into());
+            }
+            if let Err(e) = fill(std::slice::from_raw_parts_mut(buf, len)) {
+                ffi::apr_bucket_free(buf.cast());
+                return Err(e);
+            }
+            let b = ffi::apr_bucket_heap_create(
+                buf.cast(),
+                len,
+                Some(ffi::apr_bucket_free),
+                self.alloc(),
+            );
+            self.append(b);
+        }
+        Ok(())
+    }
 }
 
 impl ResponseSink for Output {

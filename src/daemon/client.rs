@@ -5,7 +5,7 @@
 //! a broken or hostile daemon cannot inject headers or pass off a truncated response as
 //! complete.
 
-use std::io::{BufReader, ErrorKind};
+use std::io::{BufReader, ErrorKind, Read};
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -21,6 +21,10 @@ use crate::response::Response;
 
 /// Most request body bytes sent in one `Body` frame.
 const MAX_BODY_BLOCK: usize = 1024 * 1024;
+
+/// Response blocks up to this size are copied into buffers they share; larger ones are
+/// read straight into a bucket of their own.
+const SHARED_COPY_MAX: usize = 8000;
 
 /// Size of the buffer frames from the daemon are read through.
 const READ_BUFFER: usize = 16 * 1024;
@@ -224,8 +228,20 @@ fn exchange(
                 }
             }
         }
-        let kind = match protocol::read_frame(&mut reader, &mut payload) {
-            Ok(kind) => kind,
+        // A large block of the body is read straight into a bucket (no copy on the way).
+        let mut read_frame = || -> std::io::Result<(Kind, usize, bool)> {
+            let (kind, len) = protocol::read_header(&mut reader)?;
+            payload.clear();
+            if kind == Kind::Data && len > SHARED_COPY_MAX && response.head_sent() {
+                output.fill(len, |buf| reader.read_exact(buf))?;
+                return Ok((kind, len, true));
+            }
+            payload.resize(len, 0);
+            reader.read_exact(&mut payload)?;
+            Ok((kind, len, false))
+        };
+        let (kind, len, filled) = match read_frame() {
+            Ok(frame) => frame,
             // A daemon that closes a connection without reading the request resets it:
             // nothing ran, so it can go again. End of file means the daemon read it.
             Err(e) if !answered && retry && e.kind() == ErrorKind::ConnectionReset => {
@@ -319,9 +335,11 @@ fn exchange(
             Kind::Data if response.head_sent() => {
                 // Held until the daemon flushes or ends, so a short response goes out in
                 // one piece with a Content-Length, as in embedded mode.
-                output.copy(&payload);
-                queued += payload.len();
-                unflushed += payload.len();
+                if !filled {
+                    output.copy(&payload);
+                }
+                queued += len;
+                unflushed += len;
                 if queued >= PASS_THRESHOLD {
                     queued = 0;
                     // response-buffer-size: a daemon that never flushes still gets its

@@ -73,9 +73,16 @@ fn invalid(msg: impl Into<String>) -> io::Error {
 
 /// Appends one frame to `out`.
 pub fn put_frame(out: &mut Vec<u8>, kind: Kind, payload: &[u8]) {
-    out.push(kind as u8);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header(kind, payload.len()));
     out.extend_from_slice(payload);
+}
+
+/// A frame's header: its kind and payload length.
+pub fn header(kind: Kind, len: usize) -> [u8; 5] {
+    let mut header = [0u8; 5];
+    header[0] = kind as u8;
+    header[1..].copy_from_slice(&(len as u32).to_be_bytes());
+    header
 }
 
 /// Writes one frame, in one system call when the socket takes it all.
@@ -85,10 +92,7 @@ pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> io::Result
 
 /// Writes one frame whose payload is `parts` one after another.
 pub fn write_frame_parts(w: &mut impl Write, kind: Kind, parts: &[&[u8]]) -> io::Result<()> {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut header = [0u8; 5];
-    header[0] = kind as u8;
-    header[1..].copy_from_slice(&(len as u32).to_be_bytes());
+    let header = header(kind, parts.iter().map(|p| p.len()).sum());
     let mut all = Vec::with_capacity(parts.len() + 1);
     all.push(&header[..]);
     all.extend_from_slice(parts);

@@ -1,7 +1,7 @@
 //! A daemon worker thread: accept a connection from an Apache child, check it, and run
 //! its request through the same WSGI call as embedded mode.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -216,8 +216,7 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
     };
     let outcome = thread_state::attach(|py| {
         let source = Box::new(SocketBody { stream: connection.clone() });
-        let sink =
-            Box::new(SocketSink { stream: connection, queued: Vec::new(), files: Vec::new() });
+        let sink = Box::new(SocketSink::new(connection));
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
     match outcome.send_rest() {
@@ -292,17 +291,47 @@ impl BodySource for SocketBody {
     }
 }
 
+/// Blocks up to this size are copied into the frame buffer; larger ones are written
+/// from where the application keeps them.
+const COPY_MAX: usize = 8 * 1024;
+
 /// The response, framed onto the connection.
 struct SocketSink {
     stream: Arc<UnixStream>,
-    /// Frames waiting for `pass`, after `files`.
-    queued: Vec<u8>,
-    /// Earlier output waiting for `pass`, in order: frames, then a file range
-    /// (duplicated descriptor, offset, length) sent as `Data` frames.
-    files: Vec<(Vec<u8>, std::fs::File, u64, u64)>,
+    /// What `pass` writes, in order.
+    parts: Vec<Part>,
+}
+
+enum Part {
+    /// Frame headers and small blocks.
+    Bytes(Vec<u8>),
+    /// A large block, which the caller keeps alive until `pass` returns (the contract of
+    /// `ResponseSink::data`).
+    Borrowed(*const u8, usize),
+    /// A file range (duplicated descriptor, offset, length), sent as `Data` frames.
+    File(std::fs::File, u64, u64),
 }
 
 impl SocketSink {
+    fn new(stream: Arc<UnixStream>) -> SocketSink {
+        SocketSink { stream, parts: Vec::new() }
+    }
+
+    /// The buffer that frames go to next.
+    fn bytes(&mut self) -> &mut Vec<u8> {
+        if !matches!(self.parts.last(), Some(Part::Bytes(_))) {
+            self.parts.push(Part::Bytes(Vec::new()));
+        }
+        match self.parts.last_mut() {
+            Some(Part::Bytes(bytes)) => bytes,
+            _ => unreachable!("just pushed"),
+        }
+    }
+
+    fn put_frame(&mut self, kind: Kind, payload: &[u8]) {
+        protocol::put_frame(self.bytes(), kind, payload);
+    }
+
     fn send_file(
         &mut self,
         file: &std::fs::File,
@@ -327,21 +356,22 @@ impl SocketSink {
 
 impl ResponseSink for SocketSink {
     fn head(&mut self, head: &Head) {
-        protocol::put_frame(
-            &mut self.queued,
-            Kind::Head,
-            &protocol::encode_head(&head.status.line, &head.headers),
-        );
+        let payload = protocol::encode_head(&head.status.line, &head.headers);
+        self.put_frame(Kind::Head, &payload);
     }
 
     fn data(&mut self, data: &[u8]) {
-        if !data.is_empty() {
-            protocol::put_frame(&mut self.queued, Kind::Data, data);
+        if data.len() <= COPY_MAX {
+            return self.copy(data);
         }
+        self.bytes().extend_from_slice(&protocol::header(Kind::Data, data.len()));
+        self.parts.push(Part::Borrowed(data.as_ptr(), data.len()));
     }
 
     fn copy(&mut self, data: &[u8]) {
-        self.data(data);
+        if !data.is_empty() {
+            self.put_frame(Kind::Data, data);
+        }
     }
 
     fn file(&mut self, fd: i32, offset: i64, len: u64) -> std::io::Result<()> {
@@ -352,29 +382,39 @@ impl ResponseSink for SocketSink {
         }
         // SAFETY: `dup` is a new descriptor owned by nothing else.
         let file = unsafe { std::fs::File::from_raw_fd(dup) };
-        let before = std::mem::take(&mut self.queued);
-        self.files.push((before, file, u64::try_from(offset).unwrap_or(0), len));
+        self.parts.push(Part::File(file, u64::try_from(offset).unwrap_or(0), len));
         Ok(())
     }
 
     fn flush(&mut self) {
-        protocol::put_frame(&mut self.queued, Kind::Flush, b"");
+        self.put_frame(Kind::Flush, b"");
     }
 
     fn end(&mut self) {
-        protocol::put_frame(&mut self.queued, Kind::End, b"");
+        self.put_frame(Kind::End, b"");
     }
 
     fn broken(&mut self) {
-        protocol::put_frame(&mut self.queued, Kind::Broken, b"");
+        self.put_frame(Kind::Broken, b"");
     }
 
     fn pass(&mut self) -> Result<(), ClientGone> {
-        for (before, file, offset, len) in std::mem::take(&mut self.files) {
-            (&*self.stream).write_all(&before).map_err(|_| ClientGone)?;
-            self.send_file(&file, offset, len).map_err(|_| ClientGone)?;
+        let parts = std::mem::take(&mut self.parts);
+        let mut slices: Vec<&[u8]> = Vec::new();
+        for part in &parts {
+            match part {
+                Part::Bytes(bytes) => slices.push(bytes),
+                Part::Borrowed(ptr, len) => {
+                    // SAFETY: the caller of `data` keeps the block alive until this returns.
+                    slices.push(unsafe { std::slice::from_raw_parts(*ptr, *len) })
+                }
+                Part::File(file, offset, len) => {
+                    protocol::write_parts(&mut &*self.stream, &slices).map_err(|_| ClientGone)?;
+                    slices.clear();
+                    self.send_file(file, *offset, *len).map_err(|_| ClientGone)?;
+                }
+            }
         }
-        let queued = std::mem::take(&mut self.queued);
-        (&*self.stream).write_all(&queued).map_err(|_| ClientGone)
+        protocol::write_parts(&mut &*self.stream, &slices).map_err(|_| ClientGone)
     }
 }
