@@ -10,7 +10,7 @@ use crate::apache::log::{self, Level, Target};
 use crate::apache::request::Request;
 use crate::apache::stream;
 use crate::config::{self, DirConfig, ServerConfig};
-use crate::daemon::protocol::RequestFrame;
+use crate::daemon::protocol::{CgiVars, RequestFrame};
 use crate::daemon::supervisor;
 use crate::environ::{self, RequestKeys};
 use crate::ffi;
@@ -227,10 +227,8 @@ fn to_daemon(request: Request, dir: &DirConfig, filename: &str, settings: &Effec
     let mut keys = request_keys(request, dir, settings, &process);
     keys.process_group = name.clone();
     keys.run_once = group.def.run_once();
-    let mut cgi = Vec::new();
-    cgi_variables(request, dir, filename, settings.pass_authorization, &mut |k, v| {
-        cgi.push((k.to_owned(), v.to_vec()))
-    });
+    let mut cgi = CgiVars::with_capacity(2048);
+    cgi_variables(request, dir, filename, settings.pass_authorization, &mut |k, v| cgi.push(k, v));
     let frame = RequestFrame {
         secret: generation.secret.clone(),
         script: filename.to_owned(),

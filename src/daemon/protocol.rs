@@ -246,13 +246,59 @@ pub struct RequestFrame {
     pub reload: bool,
     pub header_only: bool,
     pub keys: RequestKeys,
-    pub cgi: Vec<(String, Vec<u8>)>,
+    pub cgi: CgiVars,
+}
+
+/// CGI variables packed one after another as they go on the wire (key, then value, each
+/// length-prefixed), so neither side allocates per variable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CgiVars {
+    count: u32,
+    /// Pairs in `Encoder` form; every key is UTF-8 (checked when decoded).
+    packed: Vec<u8>,
+}
+
+impl CgiVars {
+    pub fn with_capacity(bytes: usize) -> CgiVars {
+        CgiVars { count: 0, packed: Vec::with_capacity(bytes) }
+    }
+
+    pub fn push(&mut self, key: &str, value: &[u8]) {
+        let mut e = Encoder(std::mem::take(&mut self.packed));
+        e.str(key).bytes(value);
+        self.packed = e.0;
+        self.count += 1;
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut d = Decoder(&self.packed);
+        (0..self.count).map_while(move |_| {
+            let key = std::str::from_utf8(d.bytes().ok()?).ok()?;
+            Some((key, d.bytes().ok()?))
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Reads `count` pairs from `d`, checking each.
+    fn decode(d: &mut Decoder<'_>) -> io::Result<CgiVars> {
+        let count = d.u32()?;
+        let start = d.0;
+        for _ in 0..count {
+            std::str::from_utf8(d.bytes()?).map_err(|_| invalid("CGI name not UTF-8"))?;
+            d.bytes()?;
+        }
+        let packed = start[..start.len() - d.0.len()].to_vec();
+        Ok(CgiVars { count, packed })
+    }
 }
 
 impl RequestFrame {
     pub fn encode(&self) -> Vec<u8> {
         let k = &self.keys;
-        let mut e = Encoder::default();
+        let mut e = Encoder(Vec::with_capacity(512 + self.cgi.packed.len()));
         e.bytes(&self.secret).str(&self.script).i64(self.mtime);
         e.bool(self.reload).bool(self.header_only);
         e.str(&k.url_scheme).bool(k.multithread).bool(k.multiprocess).bool(k.run_once);
@@ -261,10 +307,7 @@ impl RequestFrame {
         e.str(&k.listener_host).u32(u32::from(k.listener_port)).u32(k.server_pid);
         e.str(&k.request_id).f64(k.request_start).f64(k.queue_start).f64(k.daemon_start);
         e.u32(k.apache_version.0).u32(k.apache_version.1).u32(k.apache_version.2);
-        e.u32(self.cgi.len() as u32);
-        for (key, value) in &self.cgi {
-            e.str(key).bytes(value);
-        }
+        e.u32(self.cgi.count).0.extend_from_slice(&self.cgi.packed);
         e.0
     }
 
@@ -295,11 +338,7 @@ impl RequestFrame {
             daemon_start: d.f64()?,
             apache_version: (d.u32()?, d.u32()?, d.u32()?),
         };
-        let count = d.u32()? as usize;
-        let mut cgi = Vec::with_capacity(count.min(1024));
-        for _ in 0..count {
-            cgi.push((d.string()?, d.bytes()?.to_vec()));
-        }
+        let cgi = CgiVars::decode(&mut d)?;
         if !d.is_empty() {
             return Err(invalid("trailing bytes in request frame"));
         }
@@ -388,7 +427,7 @@ mod tests {
 
     #[test]
     fn request_frame_round_trips() {
-        let frame = RequestFrame {
+        let mut frame = RequestFrame {
             secret: vec![7; SECRET_LEN],
             script: "/srv/app.wsgi".into(),
             mtime: 1_700_000_000_123_456,
@@ -403,9 +442,26 @@ mod tests {
                 apache_version: (2, 4, 71),
                 ..RequestKeys::default()
             },
-            cgi: vec![("HTTP_HOST".into(), b"example".to_vec()), ("X".into(), vec![0xff, 0])],
+            cgi: CgiVars::default(),
         };
-        assert_eq!(RequestFrame::decode(&frame.encode()).unwrap(), frame);
+        frame.cgi.push("HTTP_HOST", b"example");
+        frame.cgi.push("X", &[0xff, 0]);
+        let decoded = RequestFrame::decode(&frame.encode()).unwrap();
+        assert_eq!(decoded, frame);
+        let pairs: Vec<_> = decoded.cgi.iter().collect();
+        assert_eq!(pairs, [("HTTP_HOST", &b"example"[..]), ("X", &[0xff, 0][..])]);
+        assert_eq!(decoded.cgi.get("X"), Some(&[0xff, 0][..]));
+        assert_eq!(decoded.cgi.get("Y"), None);
+    }
+
+    #[test]
+    fn a_cgi_name_not_utf8_is_refused() {
+        let mut frame = RequestFrame::default();
+        frame.cgi.push("GOOD", b"v");
+        let mut bytes = frame.encode();
+        let at = bytes.windows(4).position(|w| w == b"GOOD").unwrap();
+        bytes[at] = 0xff;
+        assert!(RequestFrame::decode(&bytes).is_err());
     }
 
     #[test]

@@ -199,9 +199,9 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
         uri: request_uri(&frame),
         connection: connection.clone(),
     });
-    let cgi_pairs = std::mem::take(&mut frame.cgi);
+    let cgi_vars = std::mem::take(&mut frame.cgi);
     let mut cgi = |emit: &mut dyn FnMut(&str, &[u8])| {
-        for (key, value) in &cgi_pairs {
+        for (key, value) in cgi_vars.iter() {
             emit(key, value);
         }
     };
@@ -231,9 +231,8 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
 fn request_uri(frame: &RequestFrame) -> String {
     frame
         .cgi
-        .iter()
-        .find(|(k, _)| k == "REQUEST_URI")
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .get("REQUEST_URI")
+        .map(|v| String::from_utf8_lossy(v).into_owned())
         .unwrap_or_default()
 }
 
