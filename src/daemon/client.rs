@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
+use super::reader::{readable_within, PollReader};
 use super::supervisor::Group;
 use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level};
@@ -58,7 +59,7 @@ fn connect(group: &Group) -> std::io::Result<UnixStream> {
 struct Connection {
     stream: UnixStream,
     pid: Option<u32>,
-    /// The I/O timeout set on the socket.
+    /// The write timeout set on the socket.
     timeout: Option<Duration>,
 }
 
@@ -95,21 +96,6 @@ fn put_idle(path: &str, connection: Connection) {
     if idle.len() < MAX_IDLE {
         idle.push((path.to_owned(), connection));
     }
-}
-
-/// Waits up to `wait` for the daemon to send more; true if it did.
-fn more_within(stream: &UnixStream, wait: Duration) -> bool {
-    let mut poll = libc::pollfd {
-        fd: std::os::fd::AsRawFd::as_raw_fd(stream),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    let timeout = libc::timespec {
-        tv_sec: wait.as_secs() as libc::time_t,
-        tv_nsec: wait.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: polls one descriptor we own, for at most `timeout`, with no signal mask.
-    unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) > 0 }
 }
 
 /// How one attempt at a request ended.
@@ -173,8 +159,7 @@ fn exchange(
     };
     let stream = &connection.stream;
     if connection.timeout != Some(timeout) {
-        let _ = stream.set_read_timeout(Some(timeout));
-        let _ = stream.set_write_timeout(Some(timeout));
+        let _ = stream.set_write_timeout(Some(timeout)); // Reads wait in `PollReader`.
         connection.timeout = Some(timeout);
     }
     if let Err(e) = protocol::write_frame(&mut &*stream, Kind::Request, encoded) {
@@ -209,7 +194,7 @@ fn exchange(
     let mut flush_owed: Option<Instant> = None;
     // Frames are read through a buffer: a daemon streaming many small blocks costs one
     // read per batch, not two per frame.
-    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
+    let mut reader = BufReader::with_capacity(READ_BUFFER, PollReader { stream, timeout });
     loop {
         if let Some(since) = flush_owed {
             // More of the response coming within the delay postpones the flush; nothing
@@ -217,7 +202,7 @@ fn exchange(
             let wait =
                 (since + group.def.response_flush_delay).saturating_duration_since(Instant::now());
             let more =
-                !wait.is_zero() && (!reader.buffer().is_empty() || more_within(stream, wait));
+                !wait.is_zero() && (!reader.buffer().is_empty() || readable_within(stream, wait));
             if !more {
                 flush_owed = None;
                 queued = 0;

@@ -16,6 +16,7 @@ pub mod client;
 pub mod monitor;
 pub mod process;
 pub mod protocol;
+mod reader;
 pub mod state;
 pub mod supervisor;
 pub mod worker;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
+use super::reader::PollReader;
 use super::state::{Busy, State};
 use super::supervisor::Group;
 use crate::apache::log::{Level, Target};
@@ -98,8 +99,7 @@ fn accept_all(state: &State, listener: i32) {
         // frame on a fresh connection cannot block.
         let timeout = io_timeout(&state.group);
         if stream.set_nonblocking(false).is_ok()
-            && stream.set_read_timeout(timeout).is_ok()
-            && stream.set_write_timeout(timeout).is_ok()
+            && stream.set_write_timeout(Some(timeout)).is_ok()
             && protocol::write_frame(
                 &mut &stream,
                 Kind::Accepted,
@@ -135,9 +135,13 @@ pub fn work_loop(state: &State, slot: usize) {
     }
 }
 
-fn io_timeout(group: &Group) -> Option<Duration> {
+fn io_timeout(group: &Group) -> Duration {
     let t = group.def.socket_timeout;
-    Some(if t.is_zero() { Duration::from_secs(300) } else { t })
+    if t.is_zero() {
+        Duration::from_secs(300)
+    } else {
+        t
+    }
 }
 
 /// Serves the next request on a connection. False when there was none (the Apache child
@@ -146,7 +150,8 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
     let mut stream = stream;
     let log = Target::Server(state.server);
     let mut payload = Vec::new();
-    let frame = match protocol::read_frame(&mut stream, &mut payload) {
+    let timeout = io_timeout(&state.group);
+    let frame = match protocol::read_frame(&mut PollReader { stream, timeout }, &mut payload) {
         Ok(Kind::Request) => RequestFrame::decode(&payload),
         Ok(other) => Err(std::io::Error::other(format!("expected a request frame, got {other:?}"))),
         Err(e) => Err(e),
@@ -215,7 +220,7 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
         log,
     };
     let outcome = thread_state::attach(|py| {
-        let source = Box::new(SocketBody { stream: connection.clone() });
+        let source = Box::new(SocketBody { stream: connection.clone(), timeout });
         let sink = Box::new(SocketSink::new(connection));
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
@@ -244,6 +249,8 @@ const READ_AHEAD: usize = 128 * 1024;
 /// The request body, pulled from the Apache child one `Read` at a time.
 struct SocketBody {
     stream: Arc<UnixStream>,
+    /// How long a read may wait.
+    timeout: Duration,
 }
 
 impl SocketBody {
@@ -255,16 +262,17 @@ impl SocketBody {
         let ask = ReadAsk { want: size(want), all, ahead: size(buf.len() - want) };
         protocol::write_frame(&mut &*self.stream, Kind::Read, &ask.encode())
             .map_err(|_| BodyError)?;
-        match protocol::read_header(&mut &*self.stream) {
+        let mut reader = PollReader { stream: &self.stream, timeout: self.timeout };
+        match protocol::read_header(&mut reader) {
             Ok((Kind::Body, len)) if len <= buf.len() => {
-                (&*self.stream).read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
+                reader.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
                 Ok(len)
             }
             // Anything else is read whole, so the connection stays in step for the
             // frames that follow.
             Ok((_, len)) => {
                 let mut rest = vec![0; len];
-                let _ = (&*self.stream).read_exact(&mut rest);
+                let _ = reader.read_exact(&mut rest);
                 Err(BodyError)
             }
             Err(_) => Err(BodyError),
