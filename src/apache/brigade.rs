@@ -300,6 +300,9 @@ pub struct Body {
     scratch: *mut ffi::apr_bucket_brigade,
     /// The bytes of the current [`gather`](Self::gather).
     gathered: *mut ffi::apr_bucket_brigade,
+    /// Where bytes a filter lent (transient buckets, such as mod_ssl's) are copied to;
+    /// cleared after each gather, so a long upload does not pile up in the request pool.
+    pool: *mut ffi::apr_pool_t,
     /// The input filters gave the end of the body.
     ended: bool,
 }
@@ -307,7 +310,7 @@ pub struct Body {
 impl Body {
     pub fn new(request: Request) -> Body {
         let none = std::ptr::null_mut();
-        Body { request, scratch: none, gathered: none, ended: false }
+        Body { request, scratch: none, gathered: none, pool: std::ptr::null_mut(), ended: false }
     }
 
     /// Gathers the next `want` bytes of the body (with `all`, all of them unless the body
@@ -322,26 +325,33 @@ impl Body {
     ) -> Result<Gathered<'_>, BodyError> {
         if self.gathered.is_null() {
             // SAFETY: the request and its connection are live in the handler; both
-            // brigades come from the request pool and die with it.
+            // brigades and the pool come from the request pool and die with it.
             unsafe {
+                let r = self.request.pool();
                 let alloc = (*self.request.connection()).bucket_alloc;
-                self.scratch = ffi::apr_brigade_create(self.request.pool(), alloc);
-                self.gathered = ffi::apr_brigade_create(self.request.pool(), alloc);
+                self.scratch = ffi::apr_brigade_create(r, alloc);
+                self.gathered = ffi::apr_brigade_create(r, alloc);
+                if ffi::apr_pool_create_ex(&mut self.pool, r, None, std::ptr::null_mut()) != 0 {
+                    return Err(BodyError);
+                }
             }
         }
+        // Whatever happens, what was gathered is let go with this guard.
+        let mut gathered = Gathered { body: self, len: 0 };
+        let body = &mut *gathered.body;
         let mut got = 0;
-        while !self.ended && got < want && (all || got == 0) {
-            got += self.read_into_gathered(want - got, ffi::apr_read_type_e_APR_BLOCK_READ)?;
+        while !body.ended && got < want && (all || got == 0) {
+            got += body.read_into_gathered(want - got, ffi::apr_read_type_e_APR_BLOCK_READ)?;
         }
-        while !self.ended && got == want && got < want + ahead {
-            match self
-                .read_into_gathered(want + ahead - got, ffi::apr_read_type_e_APR_NONBLOCK_READ)
-            {
+        while !body.ended && got == want && got < want + ahead {
+            let nonblock = ffi::apr_read_type_e_APR_NONBLOCK_READ;
+            match body.read_into_gathered(want + ahead - got, nonblock) {
                 Ok(0) | Err(_) => break, // Nothing more at hand.
                 Ok(n) => got += n,
             }
         }
-        Ok(Gathered { body: self, len: got })
+        gathered.len = got;
+        Ok(gathered)
     }
 
     /// One read from the input filters of at most `max` bytes, set aside (a filter's
@@ -383,7 +393,7 @@ impl Body {
                 std::ptr::null_mut(),
                 &mut self.gathered,
                 &mut self.scratch,
-                r.pool(),
+                self.pool,
             ) != 0
             {
                 ffi::apr_brigade_cleanup(self.scratch.cast());
@@ -450,7 +460,11 @@ impl Gathered<'_> {
 
 impl Drop for Gathered<'_> {
     fn drop(&mut self) {
-        // SAFETY: empties (and frees the buckets of) a brigade this body owns.
-        unsafe { ffi::apr_brigade_cleanup(self.body.gathered.cast()) };
+        // SAFETY: empties (and frees the buckets of) a brigade this body owns, then frees
+        // the copies those buckets were made of, which nothing refers to any more.
+        unsafe {
+            ffi::apr_brigade_cleanup(self.body.gathered.cast());
+            ffi::apr_pool_clear(self.body.pool);
+        }
     }
 }
