@@ -448,6 +448,98 @@ both_daemon!(upload_200mib_streams_with_bounded_memory, |m| {
     }
 });
 
+/// Uploads `mib` MiB over TLS to `/d/upload` with Debian's Python; prints the sha256 of
+/// what it sent, then the status line, then the response body.
+const TLS_UPLOAD_CLIENT: &str = r#"
+import hashlib, socket, ssl, sys
+port, mib = int(sys.argv[1]), int(sys.argv[2])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=60))
+s.sendall(b"POST /d/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+          b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % (mib << 20))
+digest = hashlib.sha256()
+pattern = bytes((i * 7) % 251 for i in range(1 << 20))
+for i in range(mib):
+    block = pattern[i:] + pattern[:i]
+    digest.update(block)
+    s.sendall(block)
+response = b""
+while True:
+    data = s.recv(65536)
+    if not data:
+        break
+    response += data
+head, _, body = response.partition(b"\r\n\r\n")
+print(digest.hexdigest())
+print(head.split(b"\r\n")[0].decode())
+print(body.decode(errors="replace"))
+"#;
+
+both_daemon!(upload_over_tls_arrives_whole_with_bounded_memory, |m| {
+    // mod_ssl lends the body in transient buckets, which the Apache child must copy before
+    // it reads more (or the bytes change under it), and let go once they are sent.
+    const MIB: usize = 96;
+    let dir = TempDir::new("tls");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(dir.path().join("cert.pem"))
+        .output()
+        .expect("run openssl");
+    assert!(made.status.success(), "openssl makes a certificate: {made:?}");
+    let tls_port = free_port();
+    let conf = format!(
+        "{}LoadModule ssl_module {MODULES_DIR}/mod_ssl.so\n\
+         Listen 127.0.0.1:{tls_port} https\n\
+         <VirtualHost 127.0.0.1:{tls_port}>\n\
+         SSLEngine on\n\
+         SSLCertificateFile @ROOT@/tls/cert.pem\n\
+         SSLCertificateKeyFile @ROOT@/tls/key.pem\n\
+         WSGIScriptAlias /d @APPS@/daemon.wsgi application-group=%{{GLOBAL}}\n\
+         </VirtualHost>\n",
+        d_conf()
+    );
+    let read = |name: &str| fs::read(dir.path().join(name)).unwrap();
+    let s = Server::start(
+        ServerSpec::new(m)
+            .config(&conf)
+            .file("tls/cert.pem", read("cert.pem"))
+            .file("tls/key.pem", read("key.pem")),
+    );
+    let _ = daemon_pid(&s);
+    let before = peaks(&s);
+    let out = Command::new("/usr/bin/python3.11")
+        .args(["-c", TLS_UPLOAD_CLIENT, &tls_port.to_string(), &MIB.to_string()])
+        .output()
+        .expect("run the TLS client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let (sent_sha, status, body) = (lines.next(), lines.next(), lines.next());
+    assert!(
+        status.is_some_and(|l| l.contains(" 200 ")),
+        "the upload over TLS answers 200: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j = common::json::parse(body.unwrap_or("")).expect("a JSON answer");
+    assert_eq!(j.get("length").num() as usize, MIB << 20, "the app read every byte");
+    assert_eq!(Some(j.get("sha256").str()), sent_sha, "the bytes arrived unchanged and in order");
+    let after = peaks(&s);
+    for (pid, hwm) in &after {
+        let base = before.iter().find(|(p, _)| p == pid).map(|(_, h)| *h).unwrap_or(0);
+        let growth = hwm.saturating_sub(base);
+        assert!(
+            growth < 48 * 1024,
+            "process {pid} ({}) peak RSS grew by {growth} KiB during a {MIB} MiB upload over \
+             TLS ({base} -> {hwm} KiB): the body must be streamed, not kept",
+            cmdline_of(*pid)
+        );
+    }
+});
+
 #[test]
 fn early_answer_to_large_upload_does_not_deadlock() {
     // mod_wsgi 4.9.4 sends the whole body before reading any response: not run against it.

@@ -300,9 +300,6 @@ pub struct Body {
     scratch: *mut ffi::apr_bucket_brigade,
     /// The bytes of the current [`gather`](Self::gather).
     gathered: *mut ffi::apr_bucket_brigade,
-    /// Where bytes a filter lent (transient buckets, such as mod_ssl's) are copied to;
-    /// cleared after each gather, so a long upload does not pile up in the request pool.
-    pool: *mut ffi::apr_pool_t,
     /// The input filters gave the end of the body.
     ended: bool,
 }
@@ -310,7 +307,7 @@ pub struct Body {
 impl Body {
     pub fn new(request: Request) -> Body {
         let none = std::ptr::null_mut();
-        Body { request, scratch: none, gathered: none, pool: std::ptr::null_mut(), ended: false }
+        Body { request, scratch: none, gathered: none, ended: false }
     }
 
     /// Gathers the next `want` bytes of the body (with `all`, all of them unless the body
@@ -325,15 +322,11 @@ impl Body {
     ) -> Result<Gathered<'_>, BodyError> {
         if self.gathered.is_null() {
             // SAFETY: the request and its connection are live in the handler; both
-            // brigades and the pool come from the request pool and die with it.
+            // brigades come from the request pool and die with it.
             unsafe {
-                let r = self.request.pool();
                 let alloc = (*self.request.connection()).bucket_alloc;
-                self.scratch = ffi::apr_brigade_create(r, alloc);
-                self.gathered = ffi::apr_brigade_create(r, alloc);
-                if ffi::apr_pool_create_ex(&mut self.pool, r, None, std::ptr::null_mut()) != 0 {
-                    return Err(BodyError);
-                }
+                self.scratch = ffi::apr_brigade_create(self.request.pool(), alloc);
+                self.gathered = ffi::apr_brigade_create(self.request.pool(), alloc);
             }
         }
         // Whatever happens, what was gathered is let go with this guard.
@@ -354,8 +347,9 @@ impl Body {
         Ok(gathered)
     }
 
-    /// One read from the input filters of at most `max` bytes, set aside (a filter's
-    /// transient bytes are copied; others are kept as they are) onto `gathered`.
+    /// One read from the input filters of at most `max` bytes, set aside onto `gathered`
+    /// (a filter's transient bytes, such as mod_ssl's, are copied into heap buckets that
+    /// go with the rest; others are kept as they are).
     fn read_into_gathered(
         &mut self,
         max: usize,
@@ -393,7 +387,7 @@ impl Body {
                 std::ptr::null_mut(),
                 &mut self.gathered,
                 &mut self.scratch,
-                self.pool,
+                r.pool(),
             ) != 0
             {
                 ffi::apr_brigade_cleanup(self.scratch.cast());
@@ -460,11 +454,7 @@ impl Gathered<'_> {
 
 impl Drop for Gathered<'_> {
     fn drop(&mut self) {
-        // SAFETY: empties (and frees the buckets of) a brigade this body owns, then frees
-        // the copies those buckets were made of, which nothing refers to any more.
-        unsafe {
-            ffi::apr_brigade_cleanup(self.body.gathered.cast());
-            ffi::apr_pool_clear(self.body.pool);
-        }
+        // SAFETY: empties (and frees the buckets of) a brigade this body owns.
+        unsafe { ffi::apr_brigade_cleanup(self.body.gathered.cast()) };
     }
 }
