@@ -412,6 +412,21 @@ fn peaks(s: &Server) -> Vec<(i32, u64)> {
     s.child_pids().into_iter().map(|p| (p, status_field(p, "VmHWM:").unwrap_or(0))).collect()
 }
 
+/// Asserts that no process's peak RSS grew by `limit_kib` or more since `before` (during
+/// `what`): a body must be streamed, not kept.
+fn assert_peaks_grew_less(s: &Server, before: &[(i32, u64)], limit_kib: u64, what: &str) {
+    for (pid, hwm) in peaks(s) {
+        let base = before.iter().find(|(p, _)| *p == pid).map(|(_, h)| *h).unwrap_or(0);
+        let growth = hwm.saturating_sub(base);
+        assert!(
+            growth < limit_kib,
+            "process {pid} ({}) peak RSS grew by {growth} KiB during {what} \
+             ({base} -> {hwm} KiB): the body must be streamed, not kept",
+            cmdline_of(pid)
+        );
+    }
+}
+
 both_daemon!(upload_200mib_streams_with_bounded_memory, |m| {
     const MIB: usize = 200;
     let s = d_server(m, "");
@@ -435,17 +450,7 @@ both_daemon!(upload_200mib_streams_with_bounded_memory, |m| {
     let j = r.json();
     assert_eq!(j.get("length").num() as usize, MIB << 20, "the app read every byte");
     assert_eq!(j.get("sha256").str(), want_sha, "the app read the bytes unchanged and in order");
-    let after = peaks(&s);
-    for (pid, hwm) in &after {
-        let base = before.iter().find(|(p, _)| p == pid).map(|(_, h)| *h).unwrap_or(0);
-        let growth = hwm.saturating_sub(base);
-        assert!(
-            growth < 100 * 1024,
-            "process {pid} ({}) peak RSS grew by {growth} KiB during a 200 MiB upload \
-             ({base} -> {hwm} KiB): the body must be streamed, not buffered",
-            cmdline_of(*pid)
-        );
-    }
+    assert_peaks_grew_less(&s, &before, 100 * 1024, "a 200 MiB upload");
 });
 
 /// Uploads `mib` MiB over TLS to `/d/upload` with Debian's Python; prints the sha256 of
@@ -527,17 +532,7 @@ both_daemon!(upload_over_tls_arrives_whole_with_bounded_memory, |m| {
     let j = common::json::parse(body.unwrap_or("")).expect("a JSON answer");
     assert_eq!(j.get("length").num() as usize, MIB << 20, "the app read every byte");
     assert_eq!(Some(j.get("sha256").str()), sent_sha, "the bytes arrived unchanged and in order");
-    let after = peaks(&s);
-    for (pid, hwm) in &after {
-        let base = before.iter().find(|(p, _)| p == pid).map(|(_, h)| *h).unwrap_or(0);
-        let growth = hwm.saturating_sub(base);
-        assert!(
-            growth < 48 * 1024,
-            "process {pid} ({}) peak RSS grew by {growth} KiB during a {MIB} MiB upload over \
-             TLS ({base} -> {hwm} KiB): the body must be streamed, not kept",
-            cmdline_of(*pid)
-        );
-    }
+    assert_peaks_grew_less(&s, &before, 48 * 1024, "a 96 MiB upload over TLS");
 });
 
 #[test]

@@ -8,6 +8,17 @@ use std::io::Write;
 
 const MIXED_BODY: &[u8] = b"line1\nABCDEFGH\nline3\nline4\nline5\nline6\nrest-without-newline";
 
+/// POSTs `body` to `path` with chunked transfer encoding, in chunks of `piece` bytes.
+fn post_chunked(s: &Server, path: &str, body: &[u8], piece: usize) -> Response {
+    let mut raw = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.port
+    )
+    .into_bytes();
+    raw.extend(chunked(body, piece));
+    s.request_raw(&raw)
+}
+
 fn strs(j: &Json) -> Vec<String> {
     j.arr().iter().map(|v| v.str().to_string()).collect()
 }
@@ -132,13 +143,7 @@ both!(body_sent_in_slow_pieces, |m| {
 
 both!(chunked_request_refused_by_default, |m| {
     let s = Server::start(ServerSpec::kitchensink(m));
-    let mut raw = format!(
-        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
-        s.port
-    )
-    .into_bytes();
-    raw.extend(chunked(b"hello chunked", 4));
-    let r = s.request_raw(&raw);
+    let r = post_chunked(&s, "/ks/echo", b"hello chunked", 4);
     assert_eq!(
         r.status, 411,
         "a chunked request body is refused with 411 unless WSGIChunkedRequest On"
@@ -148,27 +153,19 @@ both!(chunked_request_refused_by_default, |m| {
 both!(chunked_request_read_with_directive, |m| {
     let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
     let body: Vec<u8> = (0..70_000u32).map(|i| (i % 249) as u8).collect();
-    let mut raw = format!(
-        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
-        s.port
-    )
-    .into_bytes();
-    raw.extend(chunked(&body, 7000));
-    let r = s.request_raw(&raw);
-    assert_eq!(r.status, 200, "WSGIChunkedRequest On: a chunked body answers 200\n{}", r.text());
-    assert!(r.body == body, "WSGIChunkedRequest On: read() returns the de-chunked body");
+    // In 7000-byte chunks, and in 3-byte ones (the de-chunked body then comes in
+    // thousands of small pieces).
+    for piece in [7000, 3] {
+        let r = post_chunked(&s, "/ks/echo", &body, piece);
+        assert_eq!(r.status, 200, "a body in {piece}-byte chunks answers 200\n{}", r.text());
+        assert!(r.body == body, "read() returns the body sent in {piece}-byte chunks, whole");
+    }
 });
 
 both!(chunked_request_read_n_until_empty, |m| {
     let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
     let body: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
-    let mut raw = format!(
-        "POST /ks/echo-sized HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
-        s.port
-    )
-    .into_bytes();
-    raw.extend(chunked(&body, 333));
-    let r = s.request_raw(&raw);
+    let r = post_chunked(&s, "/ks/echo-sized", &body, 333);
     assert_eq!(r.status, 200, "chunked read(n) loop answers 200");
     assert!(r.body == body, "read(n) on a chunked body ends with b'' after every byte");
 });
@@ -260,30 +257,9 @@ both!(body_over_limit_request_body_is_413, |m| {
     let r = s.post("/ks/echo", &[b'x'; 5000], "application/octet-stream");
     assert_eq!(r.status, 413, "a body over LimitRequestBody answers 413: {}", r.text());
     // Chunked, the size is only found out while the body is read.
-    let mut raw = format!(
-        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
-        s.port
-    )
-    .into_bytes();
-    raw.extend(chunked(&[b'z'; 5000], 500));
-    let r = s.request_raw(&raw);
+    let r = post_chunked(&s, "/ks/echo", &[b'z'; 5000], 500);
     assert_eq!(r.status, 413, "a chunked body over LimitRequestBody answers 413: {}", r.text());
     let r = s.post("/ks/echo", &[b'y'; 1000], "application/octet-stream");
     assert_eq!(r.status, 200, "a body at the limit is read");
     assert_eq!(r.body, [b'y'; 1000], "whole");
-});
-
-both!(chunked_request_in_tiny_chunks_arrives_whole, |m| {
-    // Thousands of 3-byte chunks: the de-chunked body comes in as many small pieces.
-    let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
-    let body: Vec<u8> = (0..30_000u32).map(|i| (i % 233) as u8).collect();
-    let mut raw = format!(
-        "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n",
-        s.port
-    )
-    .into_bytes();
-    raw.extend(chunked(&body, 3));
-    let r = s.request_raw(&raw);
-    assert_eq!(r.status, 200, "a body of 10,000 chunks answers 200");
-    assert!(r.body == body, "and arrives whole, in order");
 });
