@@ -302,12 +302,14 @@ pub struct Body {
     gathered: *mut ffi::apr_bucket_brigade,
     /// The input filters gave the end of the body.
     ended: bool,
+    /// A read failed: the body is broken from here on, and never seen to end.
+    failed: bool,
 }
 
 impl Body {
     pub fn new(request: Request) -> Body {
         let none = std::ptr::null_mut();
-        Body { request, scratch: none, gathered: none, ended: false }
+        Body { request, scratch: none, gathered: none, ended: false, failed: false }
     }
 
     /// Gathers the next `want` bytes of the body (with `all`, all of them unless the body
@@ -329,18 +331,26 @@ impl Body {
                 self.gathered = ffi::apr_brigade_create(self.request.pool(), alloc);
             }
         }
+        if self.failed {
+            return Err(BodyError);
+        }
         // Whatever happens, what was gathered is let go with this guard.
         let mut gathered = Gathered { body: self, len: 0 };
         let body = &mut *gathered.body;
         let mut got = 0;
+        let read = |body: &mut Body, max, block| {
+            let read = body.read_into_gathered(max, block);
+            body.failed |= read.is_err();
+            read
+        };
         while !body.ended && got < want && (all || got == 0) {
-            got += body.read_into_gathered(want - got, ffi::apr_read_type_e_APR_BLOCK_READ)?;
+            got += read(body, want - got, ffi::apr_read_type_e_APR_BLOCK_READ)?;
         }
-        while !body.ended && got == want && got < want + ahead {
-            let nonblock = ffi::apr_read_type_e_APR_NONBLOCK_READ;
-            match body.read_into_gathered(want + ahead - got, nonblock) {
-                Ok(0) | Err(_) => break, // Nothing more at hand.
-                Ok(n) => got += n,
+        let full = got == want;
+        while full && !body.ended && got < want + ahead {
+            match read(body, want + ahead - got, ffi::apr_read_type_e_APR_NONBLOCK_READ)? {
+                0 => break, // Nothing more at hand.
+                n => got += n,
             }
         }
         gathered.len = got;
@@ -349,7 +359,8 @@ impl Body {
 
     /// One read from the input filters of at most `max` bytes, set aside onto `gathered`
     /// (a filter's transient bytes, such as mod_ssl's, are copied into heap buckets that
-    /// go with the rest; others are kept as they are).
+    /// go with the rest; others are kept as they are). A non-blocking read with nothing
+    /// at hand gives 0.
     fn read_into_gathered(
         &mut self,
         max: usize,
@@ -367,8 +378,16 @@ impl Body {
                 block,
                 max as ffi::apr_off_t,
             );
+            let nonblock = block == ffi::apr_read_type_e_APR_NONBLOCK_READ;
+            if nonblock && rv == libc::EAGAIN {
+                ffi::apr_brigade_cleanup(self.scratch.cast());
+                return Ok(0);
+            }
             let mut len: ffi::apr_off_t = 0;
-            if rv != 0 || ffi::apr_brigade_length(self.scratch, 1, &mut len) != 0 {
+            if rv != 0
+                || ffi::apr_brigade_length(self.scratch, 1, &mut len) != 0
+                || len as usize > max
+            {
                 ffi::apr_brigade_cleanup(self.scratch.cast());
                 return Err(BodyError);
             }

@@ -15,7 +15,9 @@ use pyo3::types::PyString;
 /// Keys kept at most: header names come from clients, so the table must not grow
 /// without bound.
 const MAX_KEYS: usize = 256;
-/// Values longer than this (cookies, long query strings) rarely repeat: not kept.
+/// Keys and values longer than these (odd header names, cookies, long query strings)
+/// rarely repeat: not kept.
+const MAX_KEY: usize = 64;
 const MAX_VALUE: usize = 512;
 
 struct Entry {
@@ -50,7 +52,7 @@ pub fn key_and_value<'py>(
         return (key, string);
     }
     let (key_string, string) = (PyString::new(py, key), latin1(py, value));
-    if table.len() < MAX_KEYS && value.len() <= MAX_VALUE {
+    if table.len() < MAX_KEYS && key.len() <= MAX_KEY && value.len() <= MAX_VALUE {
         let entry = Entry {
             key: key_string.clone().unbind(),
             value: value.to_vec(),

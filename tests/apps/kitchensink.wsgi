@@ -222,6 +222,20 @@ def iter_input(environ, start_response):
     return as_json(start_response, lines)
 
 
+def read_log(environ, start_response):
+    """Reads the body in 64 KiB blocks to the end, then logs how much it read (a read
+    that fails raises, and nothing is logged)."""
+    inp = environ["wsgi.input"]
+    total = 0
+    while True:
+        c = inp.read(65536)
+        if not c:
+            break
+        total += len(c)
+    environ["wsgi.errors"].write("read-log: %d bytes, to the end\n" % total)
+    return as_json(start_response, {"length": total})
+
+
 def input_len(environ, start_response):
     """Reads the body in 64 KiB blocks, answers its length and a checksum."""
     inp = environ["wsgi.input"]
@@ -566,6 +580,7 @@ ROUTES = {
     "/readlines": readlines_route,
     "/iter-input": iter_input,
     "/input-len": input_len,
+    "/read-log": read_log,
     "/write-callable": write_callable,
     "/lazy-start": lazy_start,
     "/exc-info-before": exc_info_before,
