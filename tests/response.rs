@@ -570,3 +570,13 @@ both!(blocks_of_every_size_arrive_whole, |m| {
     assert_eq!(r.body.len(), want.len(), "every byte arrives");
     assert!(r.body == want, "every block arrives whole and in order");
 });
+
+both!(a_block_larger_than_a_frame_arrives_whole, |m| {
+    // 20 MiB in one block: more than one daemon protocol frame may carry.
+    let s = Server::start(ServerSpec::kitchensink(m));
+    let n = 20 << 20;
+    let r = s.get(&format!("/ks/one-block?{n}"));
+    assert_eq!(r.status, 200, "a 20 MiB block answers 200");
+    assert_eq!(r.body.len(), n, "every byte arrives");
+    assert!(r.body.iter().enumerate().all(|(i, &b)| b == i as u8), "in order");
+});

@@ -302,6 +302,9 @@ impl BodySource for SocketBody {
 /// from where the application keeps them.
 const COPY_MAX: usize = 8 * 1024;
 
+/// Larger blocks go in several `Data` frames (a frame holds at most `MAX_FRAME`).
+const DATA_FRAME_MAX: usize = 4 * 1024 * 1024;
+
 /// The response, framed onto the connection.
 struct SocketSink {
     stream: Arc<UnixStream>,
@@ -371,13 +374,15 @@ impl ResponseSink for SocketSink {
         if data.len() <= COPY_MAX {
             return self.copy(data);
         }
-        self.bytes().extend_from_slice(&protocol::header(Kind::Data, data.len()));
-        self.parts.push(Part::Borrowed(data.as_ptr(), data.len()));
+        for block in data.chunks(DATA_FRAME_MAX) {
+            self.bytes().extend_from_slice(&protocol::header(Kind::Data, block.len()));
+            self.parts.push(Part::Borrowed(block.as_ptr(), block.len()));
+        }
     }
 
     fn copy(&mut self, data: &[u8]) {
-        if !data.is_empty() {
-            self.put_frame(Kind::Data, data);
+        for block in data.chunks(DATA_FRAME_MAX) {
+            self.put_frame(Kind::Data, block);
         }
     }
 

@@ -144,6 +144,13 @@ def sizes(environ, start_response):
     return blocks()
 
 
+def one_block(environ, start_response):
+    """?N: one block of N bytes (bytes 0..255 over and over)."""
+    count = int(environ["QUERY_STRING"])
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [(bytes(range(256)) * (count // 256 + 1))[:count]]
+
+
 def slow_stream(environ, start_response):
     """?N: a tick every 50 ms, N times; logs how many went out when it stops."""
     count = int(environ["QUERY_STRING"])
@@ -575,6 +582,7 @@ ROUTES = {
     "/slow-stream": slow_stream,
     "/jitter": jitter,
     "/sizes": sizes,
+    "/one-block": one_block,
     "/read-mixed": read_mixed,
     "/readline-size": readline_size,
     "/readlines": readlines_route,
