@@ -17,11 +17,19 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 struct Gate {
-    free: Mutex<bool>,
+    state: Mutex<GateState>,
     freed: Condvar,
 }
 
-static GATE: Gate = Gate { free: Mutex::new(true), freed: Condvar::new() };
+struct GateState {
+    free: bool,
+    /// Threads waiting for the permit: with none, giving it back wakes nobody (a
+    /// `notify_one` costs a system call even when no one waits).
+    waiting: u32,
+}
+
+static GATE: Gate =
+    Gate { state: Mutex::new(GateState { free: true, waiting: 0 }), freed: Condvar::new() };
 
 /// Share of wall time recent permit holders spent on the CPU, in percent (a moving
 /// average).
@@ -56,11 +64,18 @@ fn thread_cpu_time() -> Duration {
 pub fn enter() {
     let patience =
         if CPU_SHARE.load(Ordering::Relaxed) >= 20 { PATIENCE_BUSY } else { PATIENCE_BLOCKED };
-    let free = GATE.free.lock().unwrap_or_else(|e| e.into_inner());
-    let (mut free, _) =
-        GATE.freed.wait_timeout_while(free, patience, |f| !*f).unwrap_or_else(|e| e.into_inner());
-    if *free {
-        *free = false;
+    let mut gate = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+    if !gate.free {
+        gate.waiting += 1;
+        gate = GATE
+            .freed
+            .wait_timeout_while(gate, patience, |g| !g.free)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        gate.waiting -= 1;
+    }
+    if gate.free {
+        gate.free = false;
         let n = TAKEN.with(|t| t.replace(t.get().wrapping_add(1)));
         let timed = (n % TIME_ONE_IN == 0).then(|| (Instant::now(), thread_cpu_time()));
         HOLDING.with(|h| h.set(Some(timed)));
@@ -77,6 +92,12 @@ pub fn leave() {
         let old = CPU_SHARE.load(Ordering::Relaxed);
         CPU_SHARE.store((old * 7 + share) / 8, Ordering::Relaxed);
     }
-    *GATE.free.lock().unwrap_or_else(|e| e.into_inner()) = true;
-    GATE.freed.notify_one();
+    let waiting = {
+        let mut gate = GATE.state.lock().unwrap_or_else(|e| e.into_inner());
+        gate.free = true;
+        gate.waiting
+    };
+    if waiting > 0 {
+        GATE.freed.notify_one();
+    }
 }
