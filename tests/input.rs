@@ -8,6 +8,11 @@ use std::io::Write;
 
 const MIXED_BODY: &[u8] = b"line1\nABCDEFGH\nline3\nline4\nline5\nline6\nrest-without-newline";
 
+/// `len` bytes counting up modulo `period` (a prime, so blocks do not line up with it).
+fn patterned(len: u32, period: u32) -> Vec<u8> {
+    (0..len).map(|i| (i % period) as u8).collect()
+}
+
 /// POSTs `body` to `path` with chunked transfer encoding, in chunks of `piece` bytes.
 fn post_chunked(s: &Server, path: &str, body: &[u8], piece: usize) -> Response {
     let mut raw = format!(
@@ -48,7 +53,7 @@ both!(echo_large_body_binary, |m| {
 
 both!(read_n_in_steps, |m| {
     let s = Server::start(ServerSpec::kitchensink(m));
-    let body: Vec<u8> = (0..100_003u32).map(|i| (i % 251) as u8).collect();
+    let body = patterned(100_003, 251);
     let r = s.post("/ks/echo-sized", &body, "application/octet-stream");
     assert_eq!(r.status, 200, "read(1000) loop answers 200");
     assert!(r.body == body, "read(1000) until b'' returns the body byte for byte");
@@ -124,7 +129,7 @@ both!(iteration_yields_lines, |m| {
 
 both!(body_sent_in_slow_pieces, |m| {
     let s = Server::start(ServerSpec::kitchensink(m));
-    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let body = patterned(200_000, 253);
     let mut c = s.client().connect();
     let head = format!(
         "POST /ks/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
@@ -152,7 +157,7 @@ both!(chunked_request_refused_by_default, |m| {
 
 both!(chunked_request_read_with_directive, |m| {
     let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
-    let body: Vec<u8> = (0..70_000u32).map(|i| (i % 249) as u8).collect();
+    let body = patterned(70_000, 249);
     // In 7000-byte chunks, and in 3-byte ones (the de-chunked body then comes in
     // thousands of small pieces).
     for piece in [7000, 3] {
@@ -164,7 +169,7 @@ both!(chunked_request_read_with_directive, |m| {
 
 both!(chunked_request_read_n_until_empty, |m| {
     let s = Server::start(ServerSpec::kitchensink(m).config("WSGIChunkedRequest On"));
-    let body: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+    let body = patterned(20_000, 241);
     let r = post_chunked(&s, "/ks/echo-sized", &body, 333);
     assert_eq!(r.status, 200, "chunked read(n) loop answers 200");
     assert!(r.body == body, "read(n) on a chunked body ends with b'' after every byte");
@@ -213,7 +218,7 @@ both!(keepalive_requests_do_not_share_input, |m| {
 both!(read_n_past_the_end_returns_what_there_is, |m| {
     // A large read(n) (which goes straight into the returned bytes) on a shorter body.
     let s = Server::start(ServerSpec::kitchensink(m));
-    let body: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let body = patterned(20_000, 251);
     let r = s.post("/ks/read-first?65536", &body, "application/octet-stream");
     assert_eq!(r.status, 200, "read(65536) on a 20,000-byte body answers 200");
     assert!(r.body == body, "read(65536) returns the 20,000 bytes there are");
@@ -223,7 +228,7 @@ both!(expect_100_continue_is_answered_before_the_body_is_sent, |m| {
     // The client holds the body back until the server says 100 Continue, which Apache
     // sends when the application first reads.
     let s = Server::start(ServerSpec::kitchensink(m));
-    let body: Vec<u8> = (0..30_000u32).map(|i| (i % 239) as u8).collect();
+    let body = patterned(30_000, 239);
     let mut c = s.client().connect();
     c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     let head = format!(

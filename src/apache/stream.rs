@@ -171,13 +171,8 @@ pub fn with_request_lock<T>(r: *const crate::ffi::request_rec, f: impl FnOnce() 
     // `for_request`, reset when the `Ending` drops), which holds an `Arc` to it.
     let shared = unsafe { &*current };
     let state = shared.lock();
-    if !std::ptr::eq(state.output.request().as_ptr(), r) {
-        drop(state);
-        return f();
-    }
-    let out = f();
-    drop(state);
-    out
+    let _held = std::ptr::eq(state.output.request().as_ptr(), r).then_some(state);
+    f()
 }
 
 impl StreamOutput {
@@ -309,10 +304,12 @@ impl Flusher {
     fn run(&self) {
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         loop {
+            // Entries are due in the order they were added (retries go last, due latest),
+            // so the due ones come first.
             let now = Instant::now();
-            let (due, later): (Vec<_>, Vec<_>) = held.drain(..).partition(|(at, _)| *at <= now);
-            *held = later;
-            if !due.is_empty() {
+            let due = held.iter().take_while(|(at, _)| *at <= now).count();
+            if due > 0 {
+                let due: Vec<_> = held.drain(..due).collect();
                 drop(held);
                 let retry: Vec<_> = due.into_iter().filter(|(_, s)| !Self::flush(s)).collect();
                 held = self.held.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,10 +318,8 @@ impl Flusher {
                 continue;
             }
             let wait = held
-                .iter()
-                .map(|(at, _)| at.saturating_duration_since(now))
-                .min()
-                .unwrap_or(Duration::from_secs(1));
+                .first()
+                .map_or(Duration::from_secs(1), |(at, _)| at.saturating_duration_since(now));
             held = self.wake.wait_timeout(held, wait).unwrap_or_else(|e| e.into_inner()).0;
         }
     }

@@ -168,14 +168,19 @@ impl ReadAsk {
     }
 }
 
+/// Appends a length-prefixed field.
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
 /// Builds payloads field by field.
 #[derive(Default)]
 pub struct Encoder(pub Vec<u8>);
 
 impl Encoder {
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(&(b.len() as u32).to_be_bytes());
-        self.0.extend_from_slice(b);
+        put_bytes(&mut self.0, b);
         self
     }
     pub fn str(&mut self, s: &str) -> &mut Self {
@@ -264,9 +269,8 @@ impl CgiVars {
     }
 
     pub fn push(&mut self, key: &str, value: &[u8]) {
-        let mut e = Encoder(std::mem::take(&mut self.packed));
-        e.str(key).bytes(value);
-        self.packed = e.0;
+        put_bytes(&mut self.packed, key.as_bytes());
+        put_bytes(&mut self.packed, value);
         self.count += 1;
     }
 

@@ -116,6 +116,7 @@ fn accept_all(state: &State, listener: i32) {
 pub fn work_loop(state: &State, slot: usize) {
     let max = state.group.def.maximum_requests;
     while let Some((stream, queued_at)) = state.next_ready() {
+        let stream = Arc::new(stream);
         state.active.fetch_add(1, Ordering::AcqRel);
         state.touch();
         let keep = serve(state, &stream, slot, queued_at);
@@ -129,7 +130,10 @@ pub fn work_loop(state: &State, slot: usize) {
         if max > 0 && served >= max {
             state.stop(format!("maximum-requests={max} reached"), false);
         }
-        if !state.stopping.load(Ordering::Acquire) {
+        // Parked unless something of the request still holds the connection.
+        if let (false, Ok(stream)) =
+            (state.stopping.load(Ordering::Acquire), Arc::try_unwrap(stream))
+        {
             state.park(stream);
         }
     }
@@ -145,9 +149,10 @@ fn io_timeout(group: &Group) -> Duration {
 }
 
 /// Serves the next request on a connection. False when there was none (the Apache child
-/// closed it) or it was refused.
-fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) -> bool {
-    let mut stream = stream;
+/// closed it) or it was refused. The body, the response and the monitor (which answers
+/// 504 on it for a stuck request) share `connection`.
+fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize, queued_at: Instant) -> bool {
+    let mut stream = &**connection;
     let log = Target::Server(state.server);
     let mut payload = Vec::new();
     let timeout = io_timeout(&state.group);
@@ -195,9 +200,6 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
         log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {:.1}s for a free thread, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), waited.as_secs_f64(), queue_timeout.as_secs_f64()));
         return protocol::write_frame(&mut stream, Kind::Fail, &504u16.to_be_bytes()).is_ok();
     }
-    // One duplicate of the connection serves the body, the response and the monitor
-    // (which answers 504 on it for a stuck request); it outlives `stream`'s borrow.
-    let Ok(connection) = stream.try_clone().map(Arc::new) else { return false };
     *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
         since: std::time::Instant::now(),
         thread: crate::python::thread_ident(),
@@ -221,7 +223,7 @@ fn serve(state: &State, stream: &UnixStream, slot: usize, queued_at: Instant) ->
     };
     let outcome = thread_state::attach(|py| {
         let source = Box::new(SocketBody { stream: connection.clone(), timeout });
-        let sink = Box::new(SocketSink::new(connection));
+        let sink = Box::new(SocketSink::new(connection.clone()));
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
     match outcome.send_rest() {
@@ -271,8 +273,7 @@ impl SocketBody {
             // Anything else is read whole, so the connection stays in step for the
             // frames that follow.
             Ok((_, len)) => {
-                let mut rest = vec![0; len];
-                let _ = reader.read_exact(&mut rest);
+                let _ = std::io::copy(&mut reader.take(len as u64), &mut std::io::sink());
                 Err(BodyError)
             }
             Err(_) => Err(BodyError),

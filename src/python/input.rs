@@ -71,10 +71,7 @@ impl Input {
             self.end -= self.pos;
             self.pos = 0;
         }
-        let source = self
-            .source
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
+        let source = self.source.as_mut().ok_or_else(request_ended)?;
         let (buffer, end) = (&mut self.buffer, &mut self.end);
         let start = *end;
         let want = want.max(1);
@@ -129,10 +126,7 @@ impl Input {
     /// its way to Python (for sources that read nothing ahead).
     fn read_direct<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
         let have = self.end - self.pos;
-        let source = self
-            .source
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("wsgi.input used after its request ended"))?;
+        let source = self.source.as_mut().ok_or_else(request_ended)?;
         let mut result = Ok(0);
         let bytes = PyBytes::new_with(py, n, |buf| {
             buf[..have].copy_from_slice(&self.buffer[self.pos..self.end]);
@@ -206,6 +200,11 @@ impl Input {
             }
         }
     }
+}
+
+/// The error for a read after the request ended.
+fn request_ended() -> PyErr {
+    PyValueError::new_err("wsgi.input used after its request ended")
 }
 
 /// Python passes -1 or None for "no limit".
