@@ -361,12 +361,10 @@ unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
         if server.script_aliases.is_empty() || !uri.starts_with(b"/") {
             return ffi::DECLINED;
         }
-        let Some(found) =
-            config::alias::translate(&server.script_aliases, &String::from_utf8_lossy(uri))
-        else {
+        let Some(found) = config::alias::translate(&server.script_aliases, uri) else {
             return ffi::DECLINED;
         };
-        request.set_filename(found.filename.as_bytes());
+        request.set_filename(&found.filename);
         request.set_handler(c"wsgi-script");
         let pool = request.pool();
         let notes = request.notes();

@@ -162,7 +162,9 @@ both!(script_alias_match, |m| {
     let s = Server::start(
         ServerSpec::new(m)
             .config(
-                "WSGIScriptAliasMatch ^/m/([^/]+) @ROOT@/scripts/$1.wsgi\nWSGIApplicationGroup %{GLOBAL}\n\
+                "WSGIScriptAliasMatch ^/m/([^/]+) @ROOT@/scripts/$1.wsgi\n\
+                 WSGIScriptAliasMatch (?i)^/n/(?!two)([a-z]+) @ROOT@/scripts/$1.wsgi\n\
+                 WSGIApplicationGroup %{GLOBAL}\n\
                  <Directory @ROOT@/scripts>\n Require all granted\n</Directory>",
             )
             .file("scripts/one.wsgi", app_returning("script-one"))
@@ -174,6 +176,10 @@ both!(script_alias_match, |m| {
         b"script-two",
         "WSGIScriptAliasMatch maps /m/two/extra to two.wsgi"
     );
+    // Apache's regular expressions are PCRE: inline flags and lookarounds work as under
+    // mod_wsgi.
+    assert_eq!(s.get("/N/one").body, b"script-one", "(?i) makes the match case-blind");
+    assert_eq!(s.get("/n/two").status, 404, "the negative lookahead excludes /n/two");
 });
 
 both!(add_handler_wsgi_script, |m| {

@@ -7,7 +7,7 @@
 //! consume. Apache then walks that path, finds where the script file ends and makes the rest
 //! `PATH_INFO`; that split is not done here.
 
-use regex::{Captures, Regex};
+use super::pcre::{Captures, Regex};
 
 use super::server::ImportScript;
 
@@ -48,8 +48,9 @@ pub struct ScriptAlias {
 /// The result of mapping a URI through an alias.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Translation {
-    /// Value for `r->filename`: the target followed by the unmatched rest of the URI.
-    pub filename: String,
+    /// Value for `r->filename`: the target followed by the unmatched rest of the URI (bytes,
+    /// as the URI may hold any after %-decoding).
+    pub filename: Vec<u8>,
     /// The matching alias's options.
     pub options: AliasOptions,
 }
@@ -59,8 +60,8 @@ pub struct Translation {
 /// This is mod_alias's rule, which mod_wsgi copies: each run of `/` in the alias matches a run
 /// of one or more `/` in the URI, other bytes must be equal, and the match must end at a
 /// segment boundary, so `/app` matches `/app` and `/app/x` but not `/application`.
-fn prefix_len(uri: &str, alias: &str) -> Option<usize> {
-    let (a, u) = (alias.as_bytes(), uri.as_bytes());
+fn prefix_len(uri: &[u8], alias: &str) -> Option<usize> {
+    let (a, u) = (alias.as_bytes(), uri);
     let (mut i, mut j) = (0, 0);
     while i < a.len() {
         if a[i] == b'/' {
@@ -91,21 +92,20 @@ fn prefix_len(uri: &str, alias: &str) -> Option<usize> {
 /// Expands `$0`..`$9` in `template` from `caps` the way Apache's `ap_pregsub` does: a group
 /// that did not take part, or matched nothing, expands to nothing; a backslash makes the next
 /// character literal (so `\$1` is `$1`).
-fn substitute(template: &str, caps: &Captures<'_>) -> String {
-    let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, chars.peek().copied()) {
-            ('$', Some(d)) if d.is_ascii_digit() => {
-                chars.next();
-                let group = d as usize - '0' as usize;
-                out.push_str(caps.get(group).map_or("", |m| m.as_str()));
+fn substitute(template: &str, caps: &Captures<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(template.len());
+    let mut bytes = template.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (b, bytes.peek().copied()) {
+            (b'$', Some(d)) if d.is_ascii_digit() => {
+                bytes.next();
+                out.extend_from_slice(caps.get(usize::from(d - b'0')).unwrap_or_default());
             }
-            ('\\', Some(next)) => {
-                chars.next();
+            (b'\\', Some(next)) => {
+                bytes.next();
                 out.push(next);
             }
-            _ => out.push(c),
+            _ => out.push(b),
         }
     }
     out
@@ -113,25 +113,25 @@ fn substitute(template: &str, caps: &Captures<'_>) -> String {
 
 impl ScriptAlias {
     /// Where this alias sends `uri`, if it matches.
-    fn filename(&self, uri: &str) -> Option<String> {
-        let (location, target, matched): (&str, std::borrow::Cow<'_, str>, usize) =
-            match &self.pattern {
-                AliasPattern::Prefix(prefix) => {
-                    (prefix, self.target.as_str().into(), prefix_len(uri, prefix)?)
+    fn filename(&self, uri: &[u8]) -> Option<Vec<u8>> {
+        let (mut filename, matched) = match &self.pattern {
+            AliasPattern::Prefix(prefix) => {
+                let matched = prefix_len(uri, prefix)?;
+                // A mount at exactly "/" keeps the whole URI, leading slash included.
+                (self.target.as_bytes().to_vec(), if prefix == "/" { 0 } else { matched })
+            }
+            AliasPattern::Regex(re) => {
+                let caps = re.captures(uri)?;
+                let end = caps.end();
+                if end == 0 {
+                    return None;
                 }
-                AliasPattern::Regex(re) => {
-                    let caps = re.captures(uri)?;
-                    let end = caps.get(0).map_or(0, |m| m.end());
-                    if end == 0 {
-                        return None;
-                    }
-                    (&uri[..end], substitute(&self.target, &caps).into(), end)
-                }
-            };
-        // A mount at exactly "/" keeps the whole URI, leading slash included; any other
-        // mount appends only what follows the match.
-        let rest = if location == "/" { uri } else { &uri[matched..] };
-        Some(format!("{target}{rest}"))
+                // A match of just "/" keeps the whole URI too.
+                (substitute(&self.target, &caps), if &uri[..end] == b"/" { 0 } else { end })
+            }
+        };
+        filename.extend_from_slice(&uri[matched..]);
+        Some(filename)
     }
 
     /// The script to load at process start for this alias, if any. Like mod_wsgi, only an
@@ -156,8 +156,8 @@ impl ScriptAlias {
 
 /// Maps a request URI (`r->uri`, already %-decoded) through `aliases`, first match wins.
 /// URIs that do not start with `/` (such as `*`) never match.
-pub fn translate(aliases: &[ScriptAlias], uri: &str) -> Option<Translation> {
-    if !uri.starts_with('/') {
+pub fn translate(aliases: &[ScriptAlias], uri: &[u8]) -> Option<Translation> {
+    if !uri.starts_with(b"/") {
         return None;
     }
     aliases.iter().find_map(|alias| {
@@ -187,7 +187,7 @@ mod tests {
     }
 
     fn file(aliases: &[ScriptAlias], uri: &str) -> Option<String> {
-        translate(aliases, uri).map(|t| t.filename)
+        translate(aliases, uri.as_bytes()).map(|t| String::from_utf8(t.filename).unwrap())
     }
 
     #[test]
@@ -258,13 +258,21 @@ mod tests {
     }
 
     #[test]
+    fn uri_bytes_pass_through_unchanged() {
+        let t = translate(&[prefix("/a", "/t")], b"/a/\xff").unwrap();
+        assert_eq!(t.filename, b"/t/\xff");
+        let t = translate(&[regex("^/(.)", "/t/[$1]")], "/é/x".as_bytes()).unwrap();
+        assert_eq!(t.filename, b"/t/[\xc3]\xa9/x", "'.' is one byte, as in Apache");
+    }
+
+    #[test]
     fn first_match_in_order_wins_and_carries_its_options() {
         let mut first = prefix("/", "/srv/root.wsgi");
         first.options.process_group = Some("root".into());
         let a = [prefix("/api", "/srv/api.wsgi"), first, prefix("/api/v2", "/srv/never.wsgi")];
-        let t = translate(&a, "/api/v2/x").unwrap();
-        assert_eq!(t.filename, "/srv/api.wsgi/v2/x");
-        let t = translate(&a, "/other").unwrap();
+        let t = translate(&a, b"/api/v2/x").unwrap();
+        assert_eq!(t.filename, b"/srv/api.wsgi/v2/x");
+        let t = translate(&a, b"/other").unwrap();
         assert_eq!(t.options.process_group.as_deref(), Some("root"));
     }
 

@@ -1,7 +1,7 @@
 //! mod_wsgi's configuration directives, parsed into plain Rust values.
 //!
-//! This tree is pure: it never touches Apache, APR or Python, so all of it runs under
-//! `cargo test`. The Apache glue registers every entry of [`directives::DIRECTIVES`] as a
+//! This tree is pure: it never touches Apache, APR or Python (only libpcre2, for
+//! `WSGIScriptAliasMatch`), so all of it runs under `cargo test`. The Apache glue registers every entry of [`directives::DIRECTIVES`] as a
 //! RAW_ARGS command and forwards each call to [`directives::apply`] with a [`Target`] (the
 //! configs to write into) and a [`CallSite`] (where the line sits). At request time it merges
 //! configs with [`ServerConfig::merge`] and [`DirConfig::merge`], maps URIs with
@@ -25,6 +25,7 @@ pub mod dir;
 pub mod directives;
 pub mod groups;
 pub mod options;
+pub mod pcre;
 pub mod proxy;
 mod registry;
 pub mod server;

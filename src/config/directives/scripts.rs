@@ -5,10 +5,9 @@
 //! `WSGIAuthGroupScript`, `WSGIHandlerScript`) are parsed and stored in the directory config,
 //! but nothing runs them yet.
 
-use regex::Regex;
-
 use super::super::alias::{AliasPattern, ScriptAlias};
 use super::super::daemon::DaemonProcess;
+use super::super::pcre::Regex;
 use super::super::{options, registry, CallSite, ImportScript, Target};
 
 type Outcome = Result<(), String>;
@@ -143,10 +142,11 @@ mod tests {
         f.run("WSGIScriptAlias /api /srv/api.wsgi").unwrap();
         f.run("WSGIScriptAliasMatch ^/u/([a-z]+) /srv/users/$1.wsgi").unwrap();
         f.run("WSGIScriptAlias / /srv/site.wsgi").unwrap();
-        let file = |uri| translate(&f.server.script_aliases, uri).unwrap().filename;
-        assert_eq!(file("/api/x"), "/srv/api.wsgi/x");
-        assert_eq!(file("/u/bob/home"), "/srv/users/bob.wsgi/home");
-        assert_eq!(file("/u/1"), "/srv/site.wsgi/u/1");
+        let file =
+            |uri: &str| translate(&f.server.script_aliases, uri.as_bytes()).unwrap().filename;
+        assert_eq!(file("/api/x"), b"/srv/api.wsgi/x");
+        assert_eq!(file("/u/bob/home"), b"/srv/users/bob.wsgi/home");
+        assert_eq!(file("/u/1"), b"/srv/site.wsgi/u/1");
     }
 
     #[test]
