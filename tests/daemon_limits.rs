@@ -1,8 +1,8 @@
 //! WSGIDaemonProcess options not covered by tests/daemon.rs, one test each, against our
 //! module in daemon mode: supplementary-groups, python-home, graceful-timeout,
 //! shutdown-timeout, deadlock-timeout, socket-timeout, listen-backlog,
-//! header-buffer-size, response-buffer-size, response-flush-delay, memory-limit and
-//! cpu-time-limit.
+//! send-buffer-size, receive-buffer-size, header-buffer-size, response-buffer-size,
+//! response-flush-delay, memory-limit and cpu-time-limit.
 //! (connect-timeout only matters when a UNIX socket refuses connections, which a
 //! listening daemon socket does not do: a full backlog makes `connect` wait.)
 
@@ -116,6 +116,23 @@ fn socket_timeout_answers_504() {
 fn listen_backlog_is_accepted_and_serves() {
     let s = server("listen-backlog=5");
     assert_eq!(s.get("/l/facts").status, 200, "a group with listen-backlog=5 serves");
+}
+
+/// The daemon's (SO_SNDBUF, SO_RCVBUF) pairs on its connections from Apache children.
+fn connection_buffers(s: &Server) -> Vec<(f64, f64)> {
+    let pairs = facts(s).get("unix_connection_buffers").arr().to_vec();
+    pairs.iter().map(|p| (p.arr()[0].num(), p.arr()[1].num())).collect()
+}
+
+#[test]
+fn send_and_receive_buffer_sizes_apply_to_connections() {
+    let default = connection_buffers(&server(""));
+    assert!(!default.is_empty(), "the request's own connection is listed");
+    // Linux doubles what setsockopt asks for, to allow for its bookkeeping.
+    let ours = (2.0 * 65536.0, 2.0 * 98304.0);
+    assert!(!default.contains(&ours), "defaults differ from the sizes asked for: {default:?}");
+    let sized = connection_buffers(&server("send-buffer-size=65536 receive-buffer-size=98304"));
+    assert!(sized.contains(&ours), "connection buffers {sized:?} should include {ours:?}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! its request through the same WSGI call as embedded mode.
 
 use std::io::Read;
-use std::os::fd::FromRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -95,6 +95,7 @@ fn accept_all(state: &State, listener: i32) {
         }
         // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
+        set_buffer_sizes(&stream, &state.group.def);
         // The pid goes out once per connection, for the child's log lines; a 9-byte
         // frame on a fresh connection cannot block.
         let timeout = io_timeout(&state.group);
@@ -108,6 +109,31 @@ fn accept_all(state: &State, listener: i32) {
             .is_ok()
         {
             state.queue(stream);
+        }
+    }
+}
+
+/// `send-buffer-size=` and `receive-buffer-size=` on a connection (0 leaves the system's
+/// default). A connection does not inherit them from the listening socket, so each one
+/// gets them. The kernel caps them at `net.core.wmem_max`/`rmem_max` and doubles what it
+/// grants, as it does for any socket; a refusal leaves the default, which still works.
+fn set_buffer_sizes(stream: &UnixStream, def: &crate::config::DaemonProcess) {
+    for (option, size) in
+        [(libc::SO_SNDBUF, def.send_buffer_size), (libc::SO_RCVBUF, def.receive_buffer_size)]
+    {
+        let Ok(size) = libc::c_int::try_from(size) else { continue };
+        if size > 0 {
+            // SAFETY: sets an int option on a socket this function borrows; the pointer
+            // and length describe `size`.
+            unsafe {
+                libc::setsockopt(
+                    stream.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    option,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
         }
     }
 }

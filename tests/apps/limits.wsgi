@@ -7,6 +7,7 @@ import ctypes
 import json
 import os
 import resource
+import socket
 import sys
 import time
 
@@ -16,6 +17,26 @@ def as_json(start_response, obj):
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])
     return [body]
+
+
+def unix_connection_buffers():
+    """[SO_SNDBUF, SO_RCVBUF] of every connected UNIX stream socket of this process."""
+    found = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue  # not a socket (or already closed)
+        with sock:
+            if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+                continue
+            try:
+                sock.getpeername()  # a listening socket has no peer
+            except OSError:
+                continue
+            found.append([sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
+                          sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)])
+    return sorted(found)
 
 
 def application(environ, start_response):
@@ -34,6 +55,7 @@ def application(environ, start_response):
             "flask": has_flask,
             "rlimit_data": list(resource.getrlimit(resource.RLIMIT_DATA)),
             "rlimit_cpu": list(resource.getrlimit(resource.RLIMIT_CPU)),
+            "unix_connection_buffers": unix_connection_buffers(),
         })
     if path == "/sleep":
         time.sleep(float(arg or "5"))
