@@ -1,12 +1,18 @@
-"""The application alone: CPU microseconds per call of each bench app, called in a loop
-in one Python thread with no server around it (no sockets, no Apache, no GIL hand-off).
+"""The application alone: CPU microseconds per call of each bench app with no server
+around it (no sockets, no Apache), measured two ways:
 
-No module that runs the app can spend less per request than this plus what Apache itself
-spends (the C handler's CPU per request), so it bounds what any WSGI module can gain.
+- "one": called in a loop in one Python thread. No module that runs the app can spend less
+  per request than this plus what Apache itself spends (the C handler's CPU per request),
+  so it bounds what any WSGI module can gain.
+- "turns": called by 16 threads taking turns, one call each, as the 16 worker threads of an
+  Apache child do when one of them at a time runs Python. The Python work is the same, but
+  every call starts on another thread's stack and thread state, whose data have left the
+  CPU caches since that thread's last call. Only the call itself is timed, on its thread's
+  CPU clock, so the hand-off between threads is not counted.
 
 Usage (bench/run calls it with the bench virtualenv's Python):
     python app_alone.py APPS_DIR SECONDS KEY=FILE:PATH:POST_BYTES ...
-Prints one JSON object: {key: microseconds per call}.
+Prints one JSON object: {key: {"one": microseconds per call, "turns": ...}}.
 """
 
 import importlib.machinery
@@ -14,6 +20,7 @@ import importlib.util
 import io
 import json
 import sys
+import threading
 import time
 
 
@@ -72,6 +79,47 @@ def per_call_us(app, path, body, seconds):
     return (time.thread_time() - started) / calls * 1e6
 
 
+THREADS = 16  # ThreadsPerChild in every bench scenario
+
+
+def per_call_us_in_turns(app, path, body, seconds):
+    for _ in range(200):
+        call(app, path, body)
+    batons = [threading.Event() for _ in range(THREADS)]
+    deadline = time.monotonic() + seconds
+    stop = False
+    spent, calls = [0.0] * THREADS, [0] * THREADS
+
+    def worker(i):
+        nonlocal stop
+        turn = 0
+        while True:
+            batons[i].wait()
+            batons[i].clear()
+            if stop:
+                return
+            started = time.thread_time()
+            call(app, path, body)
+            if turn >= 3:  # each thread's first calls warm it up
+                spent[i] += time.thread_time() - started
+                calls[i] += 1
+            turn += 1
+            if turn > 3 and time.monotonic() >= deadline:
+                stop = True
+                for b in batons:
+                    b.set()
+                return
+            batons[(i + 1) % THREADS].set()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    batons[0].set()
+    for t in threads:
+        t.join()
+    return sum(spent) / max(1, sum(calls)) * 1e6
+
+
 def main():
     apps_dir, seconds = sys.argv[1], float(sys.argv[2])
     sys.path.insert(0, apps_dir)
@@ -80,7 +128,9 @@ def main():
         key, rest = spec.split("=", 1)
         filename, path, post_bytes = rest.split(":")
         app = load(f"{apps_dir}/{filename}")
-        out[key] = per_call_us(app, path, b"p" * int(post_bytes), seconds)
+        body = b"p" * int(post_bytes)
+        out[key] = {"one": per_call_us(app, path, body, seconds),
+                    "turns": per_call_us_in_turns(app, path, body, seconds)}
     print(json.dumps(out))
 
 
