@@ -151,7 +151,7 @@ pub fn handle(
 
     let settings = effective(request, dir, server.case_sensitivity);
     if !settings.process_group.is_empty() {
-        return to_daemon(request, dir, &filename, &settings);
+        return to_daemon(request, dir, &filename, &settings, process);
     }
     if server.restrict_embedded {
         log::request(request.as_ptr(), Level::Error, &format!("Embedded mode is disabled by WSGIRestrictEmbedded; no daemon process group selected for {filename}"));
@@ -188,7 +188,13 @@ pub fn handle(
 }
 
 /// Hands the request to its daemon process group.
-fn to_daemon(request: Request, dir: &DirConfig, filename: &str, settings: &Effective) -> i32 {
+fn to_daemon(
+    request: Request,
+    dir: &DirConfig,
+    filename: &str,
+    settings: &Effective,
+    process: &ProcessFacts,
+) -> i32 {
     let name = &settings.process_group;
     let r = request.as_ptr();
     let Some(generation) = supervisor::generation() else {
@@ -218,14 +224,10 @@ fn to_daemon(request: Request, dir: &DirConfig, filename: &str, settings: &Effec
         log::request(r, Level::Error, &format!("WSGI daemon process group '{name}' is not allowed here by WSGIRestrictProcess: {filename}"));
         return ffi::HTTP_INTERNAL_SERVER_ERROR as i32;
     }
-    let process = ProcessFacts {
-        process_group: name.clone(),
-        maximum_processes: if group.def.multiprocess { 2 } else { 1 },
-        threads_per_process: group.def.threads as i32,
-        ..crate::hooks::process_facts()
-    };
-    let mut keys = request_keys(request, dir, settings, &process);
+    let mut keys = request_keys(request, dir, settings, process);
     keys.process_group = name.clone();
+    keys.multithread = group.def.threads != 1;
+    keys.multiprocess = group.def.multiprocess;
     keys.run_once = group.def.run_once();
     let mut cgi = CgiVars::with_capacity(2048);
     cgi_variables(request, dir, filename, settings.pass_authorization, &mut |k, v| cgi.push(k, v));
@@ -271,7 +273,7 @@ fn request_keys(
         enable_sendfile: dir.enable_sendfile(),
         listener_host: String::from_utf8_lossy(local_ip).into_owned(),
         listener_port: local_port,
-        server_pid: std::process::id(),
+        server_pid: process.pid,
         request_id: String::from_utf8_lossy(request.log_id()).into_owned(),
         request_start: request.request_time(),
         queue_start: 0.0,

@@ -244,6 +244,7 @@ pub(crate) fn process_facts() -> ProcessFacts {
             ffi::AP_SERVER_MINORVERSION_NUMBER,
             ffi::AP_SERVER_PATCHLEVEL_NUMBER,
         ),
+        pid: std::process::id(),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ProcessFacts {
     pub mpm_name: String,
     pub server_description: String,
     pub apache_version: (u32, u32, u32),
+    /// This process's id, read once (`getpid` is a system call).
+    pub pid: u32,
 }
 
 impl ProcessFacts {
