@@ -100,11 +100,21 @@ fn runtime_version_xy() -> String {
     v.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
-/// The linked libpython's version string, e.g. "3.11.2 (main, ...)".
+/// The linked libpython's version, e.g. "3.11.2" or "3.13.0rc1". It comes from the
+/// `Py_Version` constant: Apache's parent asks for it, and `Py_GetVersion` would run (and
+/// keep resident there) libpython's string formatting for it.
 pub fn runtime_version() -> String {
-    // SAFETY: Py_GetVersion returns a static string and may be called before start-up.
-    let v = unsafe { std::ffi::CStr::from_ptr(ffi::Py_GetVersion()) };
-    v.to_string_lossy().split_whitespace().next().unwrap_or("").to_owned()
+    // SAFETY: `Py_Version` is a constant libpython exports from 3.11 on; reading it needs
+    // no interpreter.
+    let v = unsafe { ffi::Py_Version };
+    let (major, minor, micro) = (v >> 24 & 0xff, v >> 16 & 0xff, v >> 8 & 0xff);
+    let release = match (v >> 4 & 0xf, v & 0xf) {
+        (0xf, _) => String::new(),
+        (0xa, n) => format!("a{n}"),
+        (0xb, n) => format!("b{n}"),
+        (_, n) => format!("rc{n}"),
+    };
+    format!("{major}.{minor}.{micro}{release}")
 }
 
 /// Starts Python in this process. `server` receives `sys.stdout`/`sys.stderr` lines.
@@ -252,5 +262,16 @@ pub fn finish(settings: &Settings) {
     unsafe {
         ffi::PyEval_RestoreThread(main);
         ffi::Py_FinalizeEx();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runtime_version_is_the_first_word_of_py_get_version() {
+        // SAFETY: Py_GetVersion returns a static string and needs no interpreter.
+        let full = unsafe { std::ffi::CStr::from_ptr(pyo3::ffi::Py_GetVersion()) };
+        let first = full.to_str().unwrap().split_whitespace().next().unwrap();
+        assert_eq!(super::runtime_version(), first);
     }
 }
