@@ -200,6 +200,9 @@ both!(path_info_is_latin1_decoded_bytes, |m| {
         "PATH_INFO holds Latin-1 decoded bytes"
     );
     assert_eq!(j.get("environ").get("SCRIPT_NAME").str(), "/ks", "SCRIPT_NAME is the mount point");
+    // A byte that is not UTF-8 reaches the application as it came.
+    let j = environ(&s, "/ks/environ/caf%E9", &[]);
+    assert_eq!(j.get("environ").get("PATH_INFO").str(), "/environ/caf\u{e9}", "byte 0xE9 kept");
 });
 
 both!(root_mount_has_empty_script_name, |m| {

@@ -7,11 +7,10 @@ use std::ffi::{c_int, c_void};
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-/// `PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY`: Apache's default `RegexDefaultOptions`
-/// (`AP_REG_DEFAULT`), which `ap_pregcomp` adds to every pattern.
-const APACHE_DEFAULT_OPTIONS: u32 = 0x20 | 0x10;
-/// `PCRE2_ERROR_NOMATCH`.
-const NO_MATCH: c_int = -1;
+/// What `ap_pregcomp` compiles every pattern with: `PCRE2_DUPNAMES` (always), and
+/// `PCRE2_DOTALL | PCRE2_DOLLAR_ENDONLY`, Apache's default `RegexDefaultOptions`
+/// (`AP_REG_DEFAULT`).
+const APACHE_OPTIONS: u32 = 0x40 | 0x20 | 0x10;
 /// `PCRE2_UNSET`: the offsets of a group that took no part in the match.
 const UNSET: usize = usize::MAX;
 
@@ -104,7 +103,7 @@ impl Regex {
             pcre2_compile_8(
                 pattern.as_ptr(),
                 pattern.len(),
-                APACHE_DEFAULT_OPTIONS,
+                APACHE_OPTIONS,
                 &mut error_code,
                 &mut error_offset,
                 std::ptr::null_mut(),
@@ -116,7 +115,8 @@ impl Regex {
         }
     }
 
-    /// The first match in `subject`, searching from its start.
+    /// The first match in `subject`, searching from its start. A failed match (pcre2's
+    /// match limit, say) counts as no match, as with `ap_regexec`.
     pub fn captures<'s>(&self, subject: &'s [u8]) -> Option<Captures<'s>> {
         let code = self.code.0.as_ptr();
         // SAFETY: `code` is a live compiled pattern; a null context asks for the defaults.
@@ -151,7 +151,6 @@ impl Regex {
         });
         // SAFETY: `data` came from pcre2_match_data_create_from_pattern_8, used no more.
         unsafe { pcre2_match_data_free_8(data.as_ptr()) };
-        debug_assert!(rc > 0 || rc == NO_MATCH, "pcre2_match failed: {rc}");
         spans.map(|spans| Captures { subject, spans })
     }
 }
@@ -202,6 +201,12 @@ mod tests {
         assert!(re.captures("/é".as_bytes()).is_none(), "two bytes");
         assert!(re.captures(b"/\n").is_some(), "DOTALL");
         assert!(re.captures(b"/a\n").is_none(), "DOLLAR_ENDONLY");
+    }
+
+    #[test]
+    fn a_group_name_may_repeat_as_in_apache() {
+        let re = Regex::new("^/(?<n>a)|^/(?<n>b)").unwrap();
+        assert!(re.captures(b"/b").is_some());
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn accept_all(state: &State, listener: i32) {
         }
         // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
         let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        set_buffer_sizes(&stream, &state.group.def);
+        set_buffer_sizes(state, &stream);
         // The pid goes out once per connection, for the child's log lines; a 9-byte
         // frame on a fresh connection cannot block.
         let timeout = io_timeout(&state.group);
@@ -116,24 +116,34 @@ fn accept_all(state: &State, listener: i32) {
 /// `send-buffer-size=` and `receive-buffer-size=` on a connection (0 leaves the system's
 /// default). A connection does not inherit them from the listening socket, so each one
 /// gets them. The kernel caps them at `net.core.wmem_max`/`rmem_max` and doubles what it
-/// grants, as it does for any socket; a refusal leaves the default, which still works.
-fn set_buffer_sizes(stream: &UnixStream, def: &crate::config::DaemonProcess) {
-    for (option, size) in
-        [(libc::SO_SNDBUF, def.send_buffer_size), (libc::SO_RCVBUF, def.receive_buffer_size)]
-    {
-        let Ok(size) = libc::c_int::try_from(size) else { continue };
-        if size > 0 {
-            // SAFETY: sets an int option on a socket this function borrows; the pointer
-            // and length describe `size`.
-            unsafe {
-                libc::setsockopt(
-                    stream.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    option,
-                    (&size as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-                )
-            };
+/// grants, as for any socket (and Linux ignores the receive size of UNIX stream sockets).
+fn set_buffer_sizes(state: &State, stream: &UnixStream) {
+    let def = &state.group.def;
+    for (option, name, size) in [
+        (libc::SO_SNDBUF, "send-buffer-size", def.send_buffer_size),
+        (libc::SO_RCVBUF, "receive-buffer-size", def.receive_buffer_size),
+    ] {
+        if size == 0 {
+            continue;
+        }
+        let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+        // SAFETY: sets an int option on a socket this function borrows; the pointer and
+        // length describe `size`.
+        let rv = unsafe {
+            libc::setsockopt(
+                stream.as_raw_fd(),
+                libc::SOL_SOCKET,
+                option,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rv != 0 {
+            let e = std::io::Error::last_os_error();
+            Target::Server(state.server).log(
+                Level::Warning,
+                &format!("WSGI daemon group '{}': cannot set {name}={size}: {e}", def.name),
+            );
         }
     }
 }
