@@ -231,6 +231,8 @@ fn to_daemon(
     keys.run_once = group.def.run_once();
     let mut cgi = CgiVars::with_capacity(2048);
     cgi_variables(request, dir, filename, settings.pass_authorization, &mut |k, v| cgi.push(k, v));
+    // The daemon measures queue-timeout from here.
+    keys.queue_start = environ::now();
     let frame = RequestFrame {
         secret: generation.secret.clone(),
         script: filename.to_owned(),

@@ -227,12 +227,26 @@ both!(mod_wsgi_keys, |m| {
             "daemon mode: mod_wsgi.process_group is the group's name"
         );
         // mod_wsgi 4.9.4: a string of microseconds; 6.x: a float of seconds.
-        let start = match e.get("mod_wsgi.daemon_start") {
+        let seconds = |key: &str| match e.get(key) {
             Json::Num(n) => *n,
-            Json::Str(s) => s.parse::<f64>().unwrap_or(0.0),
-            other => panic!("mod_wsgi.daemon_start is a number or a numeric string: {other}"),
+            Json::Str(s) => s.parse::<f64>().unwrap_or(0.0) / 1e6,
+            other => panic!("{key} is a number or a numeric string: {other}"),
         };
-        assert!(start > 0.0, "daemon mode: mod_wsgi.daemon_start is a non-zero time, got {start}");
+        let (request, queue, daemon) = (
+            seconds("mod_wsgi.request_start"),
+            seconds("mod_wsgi.queue_start"),
+            seconds("mod_wsgi.daemon_start"),
+        );
+        assert!(
+            daemon > 0.0,
+            "daemon mode: mod_wsgi.daemon_start is a non-zero time, got {daemon}"
+        );
+        // The Apache child hands the request over (queue_start) after it arrived and
+        // before a daemon thread takes it (daemon_start).
+        assert!(
+            request <= queue && queue <= daemon && daemon - request < 10.0,
+            "request_start {request} <= queue_start {queue} <= daemon_start {daemon}"
+        );
     } else {
         assert_eq!(
             e.get("mod_wsgi.process_group").str(),

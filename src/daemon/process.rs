@@ -275,8 +275,8 @@ fn serve(group: &Arc<Group>, generation: &Arc<Generation>, index: u32, main: *mu
     // SAFETY: blocks the stop signals in this thread before any worker exists, so every
     // worker inherits the mask and only `sigtimedwait` below receives them.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut()) };
-    // The threads of a daemon: one dispatcher, `threads=` workers, one monitor. A
-    // process that cannot start them is of no use, so it leaves.
+    // The threads of a daemon: `threads=` workers and one monitor. A process that cannot
+    // start them is of no use, so it leaves.
     let start_thread = |role: &str, stack: Option<u32>, body: Box<dyn FnOnce() + Send>| {
         let mut builder = std::thread::Builder::new().name(format!("wsgi:{}{role}", def.name));
         if let Some(size) = stack {
@@ -286,8 +286,6 @@ fn serve(group: &Arc<Group>, generation: &Arc<Generation>, index: u32, main: *mu
             fail(server, &format!("WSGI daemon group '{}': cannot start a thread: {e}", def.name));
         }
     };
-    let dispatcher = state.clone();
-    start_thread(":poll", None, Box::new(move || super::worker::dispatcher(&dispatcher)));
     for slot in 0..def.threads as usize {
         let worker = state.clone();
         start_thread("", def.stack_size, Box::new(move || super::worker::work_loop(&worker, slot)));
@@ -295,6 +293,7 @@ fn serve(group: &Arc<Group>, generation: &Arc<Generation>, index: u32, main: *mu
     let monitor = state.clone();
     start_thread(":monitor", None, Box::new(move || super::monitor::run(&monitor)));
     let (reason, forced) = wait_for_stop(&state, &signals);
+    state.close_idle();
     log::server(
         server,
         Level::Info,

@@ -1,13 +1,13 @@
-//! What the threads of one daemon process share: the queue of connections with a
-//! request waiting, the idle connections, what each worker is busy with, and whether
-//! (and why) the process is stopping.
+//! What the threads of one daemon process share: the epoll set the workers wait on (the
+//! group's listener and the idle connections), what each worker is busy with, and
+//! whether (and why) the process is stopping.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use super::supervisor::{Generation, Group};
 use crate::ffi;
@@ -41,13 +41,26 @@ pub struct State {
     pub active: AtomicUsize,
     /// Requests served so far (for `maximum-requests`).
     pub served: AtomicU32,
-    /// The dispatcher's epoll instance (listener and idle connections).
+    /// The epoll instance idle workers wait on: the listener and the idle connections,
+    /// each registered one-shot, so an event wakes one worker and goes to it alone.
     pub epoll: RawFd,
-    /// Idle connections, by descriptor, while they sit in the epoll set.
+    /// Idle connections, by descriptor, while they are armed in the epoll set.
     pub idle: Mutex<HashMap<RawFd, UnixStream>>,
-    /// Connections with a request waiting for a worker.
-    pub ready: Mutex<VecDeque<(UnixStream, Instant)>>,
-    pub ready_signal: Condvar,
+}
+
+/// The epoll token of the group's listener (connections use their descriptor).
+pub const LISTENER: u64 = u64::MAX;
+
+/// Arms `fd` in `epoll` for one event: `op` is `EPOLL_CTL_ADD` for a descriptor not yet
+/// in the set, `EPOLL_CTL_MOD` to re-arm one that fired.
+fn arm(epoll: RawFd, op: libc::c_int, fd: RawFd, token: u64) -> bool {
+    let mut event = libc::epoll_event {
+        events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
+        u64: token,
+    };
+    // SAFETY: registers or re-arms a descriptor the caller holds open in an epoll
+    // instance of this process; `event` is read during the call only.
+    unsafe { libc::epoll_ctl(epoll, op, fd, &mut event) == 0 }
 }
 
 impl State {
@@ -57,6 +70,9 @@ impl State {
         server: *mut ffi::server_rec,
     ) -> State {
         let threads = group.def.threads as usize;
+        // SAFETY: creates an epoll instance owned by this process.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        arm(epoll, libc::EPOLL_CTL_ADD, group.listener, LISTENER);
         State {
             group,
             generation,
@@ -68,11 +84,8 @@ impl State {
             last_activity: Mutex::new(Instant::now()),
             active: AtomicUsize::new(0),
             served: AtomicU32::new(0),
-            // SAFETY: creates an epoll instance owned by this process.
-            epoll: unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
+            epoll,
             idle: Mutex::new(HashMap::new()),
-            ready: Mutex::new(VecDeque::new()),
-            ready_signal: Condvar::new(),
         }
     }
 
@@ -80,7 +93,6 @@ impl State {
     pub fn stop(&self, reason: String, forced: bool) {
         self.reason.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert((reason, forced));
         self.stopping.store(true, Ordering::Release);
-        self.ready_signal.notify_all();
     }
 
     pub fn stop_reason(&self) -> Option<(String, bool)> {
@@ -92,45 +104,33 @@ impl State {
         *self.last_activity.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
     }
 
-    /// Hands a connection with a waiting request to the workers.
-    pub fn queue(&self, stream: UnixStream) {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner()).push_back((stream, Instant::now()));
-        self.ready_signal.notify_one();
+    /// Re-arms the listener after a worker took its event, for the next connection.
+    pub fn rearm_listener(&self) {
+        arm(self.epoll, libc::EPOLL_CTL_MOD, self.group.listener, LISTENER);
     }
 
-    /// The next connection to serve, with when it was queued; `None` once the process is stopping and nothing is
-    /// left.
-    pub fn next_ready(&self) -> Option<(UnixStream, Instant)> {
-        let mut ready = self.ready.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            // Connections already accepted are served even while stopping: dropping one
-            // would fail a request the Apache child cannot tell apart from a crash.
-            if let Some(next) = ready.pop_front() {
-                return Some(next);
-            }
-            if self.stopping.load(Ordering::Acquire) {
-                return None;
-            }
-            ready = self
-                .ready_signal
-                .wait_timeout(ready, Duration::from_millis(200))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+    /// Takes the idle connection whose event a worker received: its event disarmed it,
+    /// and it stays in the set, disarmed, until it is parked again or closed.
+    pub fn take_idle(&self, fd: RawFd) -> Option<UnixStream> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd)
     }
 
-    /// Returns a connection to the dispatcher to wait for its next request.
+    /// Makes a connection wait, in the epoll set, for its next request.
     pub fn park(&self, stream: UnixStream) {
         let fd = stream.as_raw_fd();
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).insert(fd, stream);
-        let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLONESHOT) as u32,
-            u64: fd as u64,
-        };
-        // SAFETY: adds a connection we own (kept in `idle`) to our epoll instance.
-        if unsafe { libc::epoll_ctl(self.epoll, libc::EPOLL_CTL_ADD, fd, &mut event) } != 0 {
+        // A connection that served a request is in the set already; a new one is not.
+        if !arm(self.epoll, libc::EPOLL_CTL_MOD, fd, fd as u64)
+            && !arm(self.epoll, libc::EPOLL_CTL_ADD, fd, fd as u64)
+        {
             self.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd);
         }
+    }
+
+    /// Closes the idle connections (closing takes them out of the epoll set), so their
+    /// Apache children send their next requests elsewhere.
+    pub fn close_idle(&self) {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 

@@ -6,11 +6,11 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
 use super::reader::PollReader;
-use super::state::{Busy, State};
+use super::state::{Busy, State, LISTENER};
 use super::supervisor::Group;
 use crate::apache::log::{Level, Target};
 use crate::environ;
@@ -40,77 +40,68 @@ pub fn preload(group: &Group, main: *mut ffi::server_rec, server: *mut ffi::serv
     }
 }
 
-/// The poller thread: accepts new connections and watches idle ones (a connection
-/// carries one request at a time and stays open for the next), and queues every
-/// connection that has a request waiting for the workers.
-pub fn dispatcher(state: &State) {
-    const LISTENER: u64 = u64::MAX;
-    let listener = state.group.listener;
-    let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
-    let mut event = libc::epoll_event { events: libc::EPOLLIN as u32, u64: LISTENER };
-    // SAFETY: registers the group's listening socket with our epoll instance.
-    unsafe { libc::epoll_ctl(state.epoll, libc::EPOLL_CTL_ADD, listener, &mut event) };
+/// Waits for the next connection with a request to serve: idle workers all wait on the
+/// process's epoll set, where each event wakes one of them (one-shot registrations), so
+/// a request goes from the socket to the worker that serves it without a hand-off
+/// between threads. `None` once the process is stopping.
+fn next_connection(state: &State) -> Option<UnixStream> {
+    let mut event = libc::epoll_event { events: 0, u64: 0 };
     while !state.stopping.load(Ordering::Acquire) {
-        // SAFETY: waits on our epoll instance with a timeout so `stopping` is seen.
-        let n =
-            unsafe { libc::epoll_wait(state.epoll, events.as_mut_ptr(), events.len() as i32, 200) };
-        for ev in events.iter().take(usize::try_from(n).unwrap_or(0)) {
-            if ev.u64 == LISTENER {
-                accept_all(state, listener);
-                continue;
-            }
-            let fd = ev.u64 as i32;
-            let Some(stream) = state.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&fd)
-            else {
-                continue;
-            };
-            // SAFETY: the connection leaves the epoll set before anything else uses it.
-            unsafe { libc::epoll_ctl(state.epoll, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) };
-            let hung_up =
-                ev.events & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
-            if !hung_up {
-                state.queue(stream);
+        // SAFETY: waits for one event on our epoll instance, with a timeout so
+        // `stopping` is seen.
+        if unsafe { libc::epoll_wait(state.epoll, &mut event, 1, 200) } != 1 {
+            continue;
+        }
+        // A stop while this worker waited: whatever woke it is left to the next process
+        // (a connection in the backlog) or closed with the idle ones (its Apache child
+        // sends the request again).
+        if state.stopping.load(Ordering::Acquire) {
+            break;
+        }
+        if event.u64 == LISTENER {
+            let accepted = accept_one(state);
+            state.rearm_listener();
+            match accepted {
+                Some(stream) => return Some(stream),
+                None => continue,
             }
         }
+        let Some(stream) = state.take_idle(event.u64 as i32) else { continue };
+        let hung_up =
+            event.events & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
+        if !hung_up {
+            return Some(stream);
+        }
     }
-    // Leaving: idle connections close, so their Apache children retry elsewhere.
-    state.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
-    state.ready_signal.notify_all();
+    None
 }
 
-/// Accepts every pending connection (several processes race for them; losers see EAGAIN).
-fn accept_all(state: &State, listener: i32) {
-    loop {
-        // SAFETY: a non-blocking accept on the group's listening socket.
-        let fd = unsafe {
-            libc::accept4(
-                listener,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            )
-        };
-        if fd < 0 {
-            return;
-        }
-        // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
-        let stream = unsafe { UnixStream::from_raw_fd(fd) };
-        set_buffer_sizes(state, &stream);
-        // The pid goes out once per connection, for the child's log lines; a 9-byte
-        // frame on a fresh connection cannot block.
-        let timeout = io_timeout(&state.group);
-        if stream.set_nonblocking(false).is_ok()
-            && stream.set_write_timeout(Some(timeout)).is_ok()
-            && protocol::write_frame(
-                &mut &stream,
-                Kind::Accepted,
-                &std::process::id().to_be_bytes(),
-            )
-            .is_ok()
-        {
-            state.queue(stream);
-        }
+/// Accepts a pending connection, if this process wins it (the group's processes share
+/// the listener; losers see EAGAIN), and greets it with this process's pid. Its request
+/// follows at once, so the worker that accepted it serves it.
+fn accept_one(state: &State) -> Option<UnixStream> {
+    // SAFETY: a non-blocking accept on the group's listening socket.
+    let fd = unsafe {
+        libc::accept4(
+            state.group.listener,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
+    };
+    if fd < 0 {
+        return None;
     }
+    // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    set_buffer_sizes(state, &stream);
+    // The pid goes out once per connection, for the child's log lines; a 9-byte frame on
+    // a fresh connection cannot block.
+    let greeted = stream.set_nonblocking(false).is_ok()
+        && stream.set_write_timeout(Some(io_timeout(&state.group))).is_ok()
+        && protocol::write_frame(&mut &stream, Kind::Accepted, &std::process::id().to_be_bytes())
+            .is_ok();
+    greeted.then_some(stream)
 }
 
 /// `send-buffer-size=` and `receive-buffer-size=` on a connection (0 leaves the system's
@@ -151,11 +142,11 @@ fn set_buffer_sizes(state: &State, stream: &UnixStream) {
 /// A worker thread (number `slot`): serves queued connections until the process stops.
 pub fn work_loop(state: &State, slot: usize) {
     let max = state.group.def.maximum_requests;
-    while let Some((stream, queued_at)) = state.next_ready() {
+    while let Some(stream) = next_connection(state) {
         let stream = Arc::new(stream);
         state.active.fetch_add(1, Ordering::AcqRel);
         state.touch();
-        let keep = serve(state, &stream, slot, queued_at);
+        let keep = serve(state, &stream, slot);
         *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = None;
         state.active.fetch_sub(1, Ordering::AcqRel);
         state.touch();
@@ -187,7 +178,7 @@ fn io_timeout(group: &Group) -> Duration {
 /// Serves the next request on a connection. False when there was none (the Apache child
 /// closed it) or it was refused. The body, the response and the monitor (which answers
 /// 504 on it for a stuck request) share `connection`.
-fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize, queued_at: Instant) -> bool {
+fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize) -> bool {
     let mut stream = &**connection;
     let log = Target::Server(state.server);
     let mut payload = Vec::new();
@@ -227,13 +218,13 @@ fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize, queued_at: In
         let _ = protocol::write_frame(&mut stream, Kind::Declined, b"");
         return false;
     }
+    // `queue_start` is when the Apache child handed the request over (as in mod_wsgi).
     let now = environ::now();
-    let waited = queued_at.elapsed();
-    frame.keys.queue_start = now - waited.as_secs_f64();
     frame.keys.daemon_start = now;
+    let waited = (now - frame.keys.queue_start).max(0.0);
     let queue_timeout = state.group.def.queue_timeout;
-    if !queue_timeout.is_zero() && waited > queue_timeout {
-        log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {:.1}s for a free thread, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), waited.as_secs_f64(), queue_timeout.as_secs_f64()));
+    if !queue_timeout.is_zero() && waited > queue_timeout.as_secs_f64() {
+        log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {waited:.1}s for a free thread, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), queue_timeout.as_secs_f64()));
         return protocol::write_frame(&mut stream, Kind::Fail, &504u16.to_be_bytes()).is_ok();
     }
     *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
