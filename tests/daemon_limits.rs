@@ -2,9 +2,8 @@
 //! module in daemon mode: supplementary-groups, python-home, graceful-timeout,
 //! shutdown-timeout, deadlock-timeout, socket-timeout, listen-backlog,
 //! send-buffer-size, receive-buffer-size, header-buffer-size, response-buffer-size,
-//! response-flush-delay, memory-limit and cpu-time-limit.
-//! (connect-timeout only matters when a UNIX socket refuses connections, which a
-//! listening daemon socket does not do: a full backlog makes `connect` wait.)
+//! response-flush-delay, memory-limit and cpu-time-limit, and connect-timeout against
+//! a full listen backlog.
 
 mod common;
 
@@ -116,6 +115,34 @@ fn socket_timeout_answers_504() {
 fn listen_backlog_is_accepted_and_serves() {
     let s = server("listen-backlog=5");
     assert_eq!(s.get("/l/facts").status, 200, "a group with listen-backlog=5 serves");
+}
+
+#[test]
+fn full_backlog_answers_503_after_connect_timeout() {
+    // One thread, busy for 3 s; a backlog of one holds at most two more connections. The
+    // rest cannot connect: after connect-timeout=1 they get 503, well before the thread
+    // is free (a blocking connect would wait for it, with no time limit).
+    let s = server("threads=1 listen-backlog=1 connect-timeout=1");
+    let off = s.log_len();
+    let started = Instant::now();
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let client = s.client();
+            std::thread::spawn(move || (client.get("/l/sleep?3").status, started.elapsed()))
+        })
+        .collect();
+    let answers: Vec<_> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 503).collect();
+    assert!(refused.len() >= 2, "requests beyond the backlog get 503: {answers:?}");
+    assert!(
+        refused.iter().all(|(_, at)| *at < Duration::from_millis(2900)),
+        "the 503s come after connect-timeout, before the busy thread is free: {answers:?}"
+    );
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200 || *status == 503),
+        "the others are served: {answers:?}"
+    );
+    s.assert_log_since(off, "Unable to connect to WSGI daemon process group", "the 503 is logged");
 }
 
 /// The daemon's (SO_SNDBUF, SO_RCVBUF) pairs on its connections from Apache children.

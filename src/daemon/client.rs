@@ -39,7 +39,7 @@ fn connect(group: &Group) -> std::io::Result<UnixStream> {
     let deadline = Instant::now() + group.def.connect_timeout.max(Duration::from_millis(100));
     let mut pause = Duration::from_millis(10);
     loop {
-        match UnixStream::connect(&group.socket_path) {
+        match connect_now(&group.socket_path) {
             Ok(stream) => return Ok(stream),
             Err(e)
                 if matches!(
@@ -53,6 +53,45 @@ fn connect(group: &Group) -> std::io::Result<UnixStream> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Connects without waiting: when the group's listen backlog is full (every daemon
+/// thread busy and `listen-backlog=` connections queued) this fails at once with
+/// `WouldBlock`, where a blocking connect would sleep, with no time limit, until a
+/// daemon thread is free. The connection returned blocks (reads wait in `PollReader`).
+fn connect_now(path: &str) -> std::io::Result<UnixStream> {
+    // SAFETY: sockaddr_un is plain data; all zeros is a valid (empty) value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = path.as_bytes();
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(std::io::Error::new(ErrorKind::InvalidInput, "socket path too long"));
+    }
+    for (slot, byte) in addr.sun_path.iter_mut().zip(bytes) {
+        *slot = *byte as libc::c_char;
+    }
+    // SAFETY: creates a socket; the descriptor is checked before it is owned.
+    let fd = unsafe {
+        libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0)
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let stream = unsafe { <UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    // SAFETY: connects our socket to the address built above, whose size is passed.
+    let rv = unsafe {
+        libc::connect(
+            fd,
+            (&addr as *const libc::sockaddr_un).cast(),
+            std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+        )
+    };
+    if rv != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 /// A connection to a daemon process, and that process's pid once its greeting arrived.
