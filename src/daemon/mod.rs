@@ -6,8 +6,9 @@
 //!   dies. Apache's restarts and stops end the old generation through the configuration
 //!   pool (SIGTERM, then SIGKILL after three seconds).
 //! - A daemon process ([`process`]) closes Apache's listeners, drops to its `user=` and
-//!   `group=` (never root), starts Python, and runs `threads=` workers that accept on the
-//!   group's socket; each connection carries one request ([`worker`]).
+//!   `group=` (never root), starts Python, and runs `threads=` workers that wait on the
+//!   group's socket and the idle connections together ([`waiting`]) and serve one
+//!   request at a time ([`worker`]).
 //! - An Apache child ([`client`]) connects, sends the request facts with the
 //!   generation's secret, answers the daemon's reads of the request body, and streams the
 //!   framed response ([`protocol`]) into Apache's output filters.
@@ -19,4 +20,5 @@ pub mod protocol;
 mod reader;
 pub mod state;
 pub mod supervisor;
+mod waiting;
 pub mod worker;

@@ -270,7 +270,13 @@ fn serve(group: &Arc<Group>, generation: &Arc<Generation>, index: u32, main: *mu
     );
     super::worker::preload(group, main, server);
 
-    let state = Arc::new(State::new(group.clone(), generation.clone(), server));
+    let state = match State::new(group.clone(), generation.clone(), server) {
+        Ok(state) => Arc::new(state),
+        Err(e) => fail(
+            server,
+            &format!("WSGI daemon group '{}': cannot wait for requests (epoll): {e}", def.name),
+        ),
+    };
     let signals = stop_signals();
     // SAFETY: blocks the stop signals in this thread before any worker exists, so every
     // worker inherits the mask and only `sigtimedwait` below receives them.
@@ -293,7 +299,7 @@ fn serve(group: &Arc<Group>, generation: &Arc<Generation>, index: u32, main: *mu
     let monitor = state.clone();
     start_thread(":monitor", None, Box::new(move || super::monitor::run(&monitor)));
     let (reason, forced) = wait_for_stop(&state, &signals);
-    state.close_idle();
+    state.waiting.close();
     log::server(
         server,
         Level::Info,

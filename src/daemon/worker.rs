@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
 use super::reader::PollReader;
-use super::state::{Busy, State, LISTENER};
+use super::state::{Busy, State};
 use super::supervisor::Group;
+use super::waiting::Event;
 use crate::apache::log::{Level, Target};
 use crate::environ;
 use crate::ffi;
@@ -40,40 +41,28 @@ pub fn preload(group: &Group, main: *mut ffi::server_rec, server: *mut ffi::serv
     }
 }
 
-/// Waits for the next connection with a request to serve: idle workers all wait on the
-/// process's epoll set, where each event wakes one of them (one-shot registrations), so
-/// a request goes from the socket to the worker that serves it without a hand-off
-/// between threads. `None` once the process is stopping.
-fn next_connection(state: &State) -> Option<UnixStream> {
-    let mut event = libc::epoll_event { events: 0, u64: 0 };
-    while !state.stopping.load(Ordering::Acquire) {
-        // SAFETY: waits for one event on our epoll instance, with a timeout so
-        // `stopping` is seen.
-        if unsafe { libc::epoll_wait(state.epoll, &mut event, 1, 200) } != 1 {
-            continue;
-        }
-        // A stop while this worker waited: whatever woke it is left to the next process
-        // (a connection in the backlog) or closed with the idle ones (its Apache child
-        // sends the request again).
+/// Waits for the next connection with a request to serve, and its token in the wait
+/// set. `None` once the process is stopping.
+fn next_connection(state: &State) -> Option<(u64, UnixStream)> {
+    loop {
+        let event = state.waiting.wait();
+        // A stop while this worker waited: what woke it is left to the next process (a
+        // connection in the backlog) or closed with the idle ones (its Apache child sends
+        // the request again). Waiting needs no timeout: a stopping process leaves
+        // without its idle workers.
         if state.stopping.load(Ordering::Acquire) {
-            break;
+            return None;
         }
-        if event.u64 == LISTENER {
-            let accepted = accept_one(state);
-            state.rearm_listener();
-            match accepted {
-                Some(stream) => return Some(stream),
-                None => continue,
+        match event {
+            Event::Listener => {
+                if let Some(stream) = accept_one(state) {
+                    return Some((state.waiting.new_token(), stream));
+                }
             }
-        }
-        let Some(stream) = state.take_idle(event.u64 as i32) else { continue };
-        let hung_up =
-            event.events & (libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLERR) as u32 != 0;
-        if !hung_up {
-            return Some(stream);
+            Event::Request(token, stream) => return Some((token, stream)),
+            Event::Nothing => {}
         }
     }
-    None
 }
 
 /// Accepts a pending connection, if this process wins it (the group's processes share
@@ -90,8 +79,17 @@ fn accept_one(state: &State) -> Option<UnixStream> {
         )
     };
     if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        if !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted) {
+            // Out of descriptors, say: the connection stays queued, and re-arming at once
+            // would only spin on it.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        state.waiting.rearm_listener();
         return None;
     }
+    // Other workers may accept the next connection while this one greets its own.
+    state.waiting.rearm_listener();
     // SAFETY: `fd` is a freshly accepted connection that nothing else owns.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
     set_buffer_sizes(state, &stream);
@@ -142,7 +140,7 @@ fn set_buffer_sizes(state: &State, stream: &UnixStream) {
 /// A worker thread (number `slot`): serves queued connections until the process stops.
 pub fn work_loop(state: &State, slot: usize) {
     let max = state.group.def.maximum_requests;
-    while let Some(stream) = next_connection(state) {
+    while let Some((token, stream)) = next_connection(state) {
         let stream = Arc::new(stream);
         state.active.fetch_add(1, Ordering::AcqRel);
         state.touch();
@@ -157,11 +155,16 @@ pub fn work_loop(state: &State, slot: usize) {
         if max > 0 && served >= max {
             state.stop(format!("maximum-requests={max} reached"), false);
         }
-        // Parked unless something of the request still holds the connection.
-        if let (false, Ok(stream)) =
-            (state.stopping.load(Ordering::Acquire), Arc::try_unwrap(stream))
-        {
-            state.park(stream);
+        match Arc::try_unwrap(stream) {
+            Ok(stream) if !state.stopping.load(Ordering::Acquire) => {
+                state.waiting.park(token, stream)
+            }
+            Ok(_) => {} // Closed: the Apache child sends its next request elsewhere.
+            // Something of the request still holds the connection, so it cannot wait
+            // here; shut down, its Apache child will not send another request on it.
+            Err(shared) => {
+                let _ = shared.shutdown(std::net::Shutdown::Both);
+            }
         }
     }
 }
@@ -221,10 +224,13 @@ fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize) -> bool {
     // `queue_start` is when the Apache child handed the request over (as in mod_wsgi).
     let now = environ::now();
     frame.keys.daemon_start = now;
+    if frame.keys.queue_start <= 0.0 {
+        frame.keys.queue_start = now;
+    }
     let waited = (now - frame.keys.queue_start).max(0.0);
     let queue_timeout = state.group.def.queue_timeout;
     if !queue_timeout.is_zero() && waited > queue_timeout.as_secs_f64() {
-        log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {waited:.1}s for a free thread, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), queue_timeout.as_secs_f64()));
+        log.log(Level::Error, &format!("WSGI daemon group '{}': request for '{}' waited {waited:.1}s from its hand-over by the Apache child until a daemon thread took it, more than queue-timeout={}s; answering 504", state.group.def.name, request_uri(&frame), queue_timeout.as_secs_f64()));
         return protocol::write_frame(&mut stream, Kind::Fail, &504u16.to_be_bytes()).is_ok();
     }
     *state.busy[slot].lock().unwrap_or_else(|e| e.into_inner()) = Some(Busy {
