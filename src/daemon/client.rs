@@ -6,6 +6,7 @@
 //! complete.
 
 use std::io::{BufReader, ErrorKind, Read};
+use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -78,7 +79,7 @@ fn connect_now(path: &str) -> std::io::Result<UnixStream> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: `fd` is a fresh socket that nothing else owns.
-    let stream = unsafe { <UnixStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
     // SAFETY: connects our socket to the address built above, whose size is passed.
     let rv = unsafe {
         libc::connect(

@@ -137,7 +137,8 @@ fn set_buffer_sizes(state: &State, stream: &UnixStream) {
     }
 }
 
-/// A worker thread (number `slot`): serves queued connections until the process stops.
+/// A worker thread (number `slot`): serves connections as requests arrive on them, until
+/// the process stops.
 pub fn work_loop(state: &State, slot: usize) {
     let max = state.group.def.maximum_requests;
     while let Some((token, stream)) = next_connection(state) {
