@@ -234,7 +234,8 @@ fn exchange(
     let mut flush_owed: Option<Instant> = None;
     // Frames are read through a buffer: a daemon streaming many small blocks costs one
     // read per batch, not two per frame.
-    let mut reader = BufReader::with_capacity(READ_BUFFER, PollReader { stream, timeout });
+    let poll = PollReader { stream, timeout, answer_pending: true };
+    let mut reader = BufReader::with_capacity(READ_BUFFER, poll);
     loop {
         if let Some(since) = flush_owed {
             // More of the response coming within the delay postpones the flush; nothing

@@ -15,11 +15,18 @@ pub struct PollReader<'a> {
     pub stream: &'a UnixStream,
     /// How long one read may wait.
     pub timeout: Duration,
+    /// Wait before the first receive: the reader is made just after asking the peer for
+    /// an answer, which cannot have come yet (a receive would only fail with `EAGAIN`).
+    pub answer_pending: bool,
 }
 
 impl Read for PollReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let deadline = Instant::now() + self.timeout;
+        if std::mem::take(&mut self.answer_pending) {
+            // Whatever ends the wait (input, a signal, the time limit), the loop sorts out.
+            readable_within(self.stream, self.timeout);
+        }
         loop {
             // SAFETY: a non-blocking receive into `buf`, writable for its length, from a
             // socket the caller holds open.
@@ -57,4 +64,39 @@ pub fn readable_within(stream: &UnixStream, wait: Duration) -> bool {
     // SAFETY: polls one descriptor the caller holds open, for at most `timeout`, with no
     // signal mask.
     unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) > 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_answer_is_waited_for_then_read() {
+        let (ours, peer) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std::io::Write::write_all(&mut &peer, b"late").unwrap();
+            peer
+        });
+        let mut reader =
+            PollReader { stream: &ours, timeout: Duration::from_secs(5), answer_pending: true };
+        let mut buf = [0u8; 8];
+        let n = reader.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"late");
+        assert!(!reader.answer_pending);
+        drop(writer.join());
+    }
+
+    #[test]
+    fn a_pending_answer_that_never_comes_times_out_once() {
+        let (ours, _peer) = UnixStream::pair().unwrap();
+        let timeout = Duration::from_millis(200);
+        let mut reader = PollReader { stream: &ours, timeout, answer_pending: true };
+        let started = Instant::now();
+        let err = reader.read(&mut [0u8; 8]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        let waited = started.elapsed();
+        // The wait before the first receive counts towards the one time limit.
+        assert!(waited >= timeout && waited < timeout * 2, "waited {waited:?}");
+    }
 }

@@ -179,6 +179,9 @@ fn io_timeout(group: &Group) -> Duration {
     }
 }
 
+/// Bytes the first receive of a request may take: enough for a typical request frame.
+const REQUEST_READ: usize = 8 * 1024;
+
 /// Serves the next request on a connection. False when there was none (the Apache child
 /// closed it) or it was refused. The body, the response and the monitor (which answers
 /// 504 on it for a stuck request) share `connection`.
@@ -187,7 +190,14 @@ fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize) -> bool {
     let log = Target::Server(state.server);
     let mut payload = Vec::new();
     let timeout = io_timeout(&state.group);
-    let frame = match protocol::read_frame(&mut PollReader { stream, timeout }, &mut payload) {
+    // Buffered, so a request frame that has arrived whole is taken in one receive; the
+    // child sends nothing more until asked, so nothing is left in the buffer.
+    let poll = PollReader { stream, timeout, answer_pending: false };
+    let mut reader = std::io::BufReader::with_capacity(REQUEST_READ, poll);
+    let frame = match protocol::read_frame(&mut reader, &mut payload) {
+        Ok(_) if !reader.buffer().is_empty() => {
+            Err(std::io::Error::other("bytes after the request frame"))
+        }
         Ok(Kind::Request) => RequestFrame::decode(&payload),
         Ok(other) => Err(std::io::Error::other(format!("expected a request frame, got {other:?}"))),
         Err(e) => Err(e),
@@ -298,7 +308,8 @@ impl SocketBody {
         let ask = ReadAsk { want: size(want), all, ahead: size(buf.len() - want) };
         protocol::write_frame(&mut &*self.stream, Kind::Read, &ask.encode())
             .map_err(|_| BodyError)?;
-        let mut reader = PollReader { stream: &self.stream, timeout: self.timeout };
+        let mut reader =
+            PollReader { stream: &self.stream, timeout: self.timeout, answer_pending: true };
         match protocol::read_header(&mut reader) {
             Ok((Kind::Body, len)) if len <= buf.len() => {
                 reader.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
