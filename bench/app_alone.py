@@ -6,8 +6,8 @@ around it (no sockets, no Apache), measured two ways:
   so it bounds what any WSGI module can gain.
 - "turns": called by 16 threads taking turns, one call each, as the 16 worker threads of an
   Apache child do when one of them at a time runs Python. The Python work is the same, but
-  every call starts on another thread's stack and thread state, whose data have left the
-  CPU caches since that thread's last call. Only the call itself is timed, on its thread's
+  every call starts on another thread, often woken on the other CPU, whose caches hold
+  none of the app's data (pinned to one CPU, most of the difference goes). Only the call itself is timed, on its thread's
   CPU clock, so the hand-off between threads is not counted.
 
 Usage (bench/run calls it with the bench virtualenv's Python):
