@@ -60,16 +60,4 @@ pub trait BodySource {
         }
         Ok(got)
     }
-
-    /// How many bytes beyond those asked for [`read_ahead`](Self::read_ahead) may bring:
-    /// non-zero for sources where every read costs a round trip.
-    fn ahead(&self) -> usize {
-        0
-    }
-
-    /// Reads the first `want` bytes of `buf` as [`read_all`](Self::read_all) does, plus
-    /// as much more as fits and has already arrived (taken without waiting).
-    fn read_ahead(&mut self, buf: &mut [u8], want: usize) -> Result<usize, BodyError> {
-        self.read_all(&mut buf[..want])
-    }
 }

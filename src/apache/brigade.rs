@@ -436,6 +436,11 @@ pub struct Gathered<'a> {
 }
 
 impl Gathered<'_> {
+    /// How many bytes were gathered.
+    pub fn size(&self) -> usize {
+        self.len
+    }
+
     /// The bytes, in order, as slices of the buckets.
     pub fn slices(&self) -> Result<Vec<&[u8]>, BodyError> {
         let mut slices = Vec::new();

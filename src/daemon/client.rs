@@ -11,7 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::protocol::{self, Kind, ReadAsk, RequestFrame};
+use super::protocol::{self, Kind, ReadAsk, RequestFrame, BODY_PIECE};
 use super::reader::{readable_within, PollReader};
 use super::supervisor::Group;
 use crate::apache::brigade::{Body, Output};
@@ -101,6 +101,37 @@ struct Connection {
     pid: Option<u32>,
     /// The write timeout set on the socket.
     timeout: Option<Duration>,
+    /// Most read-ahead bytes an answer to `Read` may carry (see [`ahead_room`]).
+    ahead_room: usize,
+}
+
+impl Connection {
+    fn new(stream: UnixStream) -> Connection {
+        let ahead_room = ahead_room(&stream);
+        Connection { stream, pid: None, timeout: None, ahead_room }
+    }
+}
+
+/// The daemon leaves the read-ahead of an answer in the socket until its application
+/// reads it, and the application may never read it while it writes its response. So
+/// the read-ahead must fit in the socket's send buffer, with a piece to spare for what
+/// the kernel adds: were this child's write to block there, neither process would read
+/// the other (until the write timed out).
+fn ahead_room(stream: &UnixStream) -> usize {
+    let mut size: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: reads an int option of a socket we own into `size`, whose length is passed.
+    let rv = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&mut size as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    let size = if rv == 0 { usize::try_from(size).unwrap_or(0) } else { 0 };
+    size.saturating_sub(BODY_PIECE)
 }
 
 /// Connections to daemons kept open between requests, by socket path (which names the
@@ -138,6 +169,43 @@ fn put_idle(path: &str, connection: Connection) {
     }
 }
 
+/// Answers a `Read`: the body bytes asked for, a piece (at most `BODY_PIECE`) at a time,
+/// as `BodyPart` frames and a last `Body` frame, so a large read never has more than a
+/// piece of the body in memory here.
+fn answer_read(
+    body: &mut Body,
+    stream: &UnixStream,
+    ask: ReadAsk,
+    ahead_room: usize,
+) -> std::io::Result<()> {
+    let want = (ask.want as usize).clamp(1, MAX_BODY_BLOCK);
+    let limit = want + (ask.ahead as usize).min(ahead_room).min(MAX_BODY_BLOCK - want);
+    let mut sent = 0;
+    loop {
+        // What this piece waits for (without `all`, only the first piece waits), and the
+        // most it takes: the rest of the piece is what has already arrived.
+        let wait =
+            if ask.all || sent == 0 { (want.saturating_sub(sent)).min(BODY_PIECE) } else { 0 };
+        let most = (limit - sent).min(BODY_PIECE);
+        let gathered = match body.gather(wait, ask.all, most - wait) {
+            Ok(gathered) => gathered,
+            Err(_) => return protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
+        };
+        let len = gathered.size();
+        // A short piece ends the answer: the body ended, or nothing more had arrived.
+        let last = len < most || sent + len == limit;
+        let kind = if last { Kind::Body } else { Kind::BodyPart };
+        match gathered.slices() {
+            Ok(slices) => protocol::write_frame_parts(&mut &*stream, kind, &slices)?,
+            Err(_) => return protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
+        }
+        if last {
+            return Ok(());
+        }
+        sent += len;
+    }
+}
+
 /// How one attempt at a request ended.
 enum Exchange {
     /// Finished with this Apache status; the connection can carry another request.
@@ -159,7 +227,7 @@ pub fn handle(request: Request, group: &Group, frame: &RequestFrame) -> i32 {
         let (mut connection, reused) = match take_idle(&group.socket_path) {
             Some(connection) => (connection, true),
             None => match connect(group) {
-                Ok(stream) => (Connection { stream, pid: None, timeout: None }, false),
+                Ok(stream) => (Connection::new(stream), false),
                 Err(e) => {
                     log::request(request.as_ptr(), Level::Error, &format!("Unable to connect to WSGI daemon process group '{}' on '{}' within {:?}: {e}", group.def.name, group.socket_path, group.def.connect_timeout));
                     return ffi::HTTP_SERVICE_UNAVAILABLE as i32;
@@ -319,20 +387,8 @@ fn exchange(
                     }
                 }
                 let ask = ReadAsk::decode(&payload).expect("checked");
-                let want = (ask.want as usize).clamp(1, MAX_BODY_BLOCK);
-                let ahead = (ask.ahead as usize).min(MAX_BODY_BLOCK - want);
-                let sent = match body.gather(want, ask.all, ahead) {
-                    Ok(gathered) => match gathered.slices() {
-                        Ok(slices) => {
-                            protocol::write_frame_parts(&mut &*stream, Kind::Body, &slices)
-                        }
-                        Err(_) => protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
-                    },
-                    Err(_) => protocol::write_frame(&mut &*stream, Kind::BodyError, b""),
-                };
-                if sent.is_err() {
-                    continue; // The read below reports what happened to the daemon.
-                }
+                // A failed send is reported by the read below (what happened to the daemon).
+                let _ = answer_read(&mut body, stream, ask, connection.ahead_room);
             }
             Kind::Head if payload.len() > group.def.header_buffer_size as usize => {
                 log::request(r, Level::Error, &format!("WSGI daemon process {} sent response headers for '{uri}' of {} bytes, more than header-buffer-size={}", daemon(pid), payload.len(), group.def.header_buffer_size));

@@ -9,10 +9,13 @@
 //! 1. child -> daemon `Request`: the generation secret, the request facts, every CGI variable.
 //! 2. The daemon answers `Declined` if it is restarting and did not run the request (the
 //!    child sends it again elsewhere).
-//! 3. The daemon pulls the body: `Read(n, all, ahead)` -> the child answers `Body` with
-//!    up to `n` bytes (with `all`, exactly `n` unless the body ends first; empty at the
-//!    end), plus up to `ahead` more that had already arrived, or `BodyError`. Nothing is pushed, so an application that answers before reading
-//!    a large upload cannot deadlock the two processes.
+//! 3. The daemon pulls the body: `Read(n, all, ahead)` -> the child answers with up to
+//!    `n` bytes (with `all`, exactly `n` unless the body ends first; nothing at the end),
+//!    plus up to `ahead` more that had already arrived, or `BodyError`. The answer is
+//!    `BodyPart` frames, each at most `BODY_PIECE`, then a `Body` frame with the rest, so
+//!    the child never holds more than a piece of a large read. Nothing is pushed, so an
+//!    application that answers before reading a large upload cannot deadlock the two
+//!    processes.
 //! 4. daemon -> child `Head`, `Data`/`Flush`..., then `End`, or `Broken` (cut short after
 //!    the head), or `Fail(status)` (nothing sent: the child answers with that status and
 //!    closes the connection, which a timed-out request's worker may still hold).
@@ -27,6 +30,8 @@ use crate::environ::RequestKeys;
 
 /// Largest payload accepted (the request frame carries every header).
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Most body bytes in one frame of an answer to `Read`.
+pub const BODY_PIECE: usize = 64 * 1024;
 /// Length of the per-generation secret.
 pub const SECRET_LEN: usize = 32;
 
@@ -35,6 +40,7 @@ pub const SECRET_LEN: usize = 32;
 pub enum Kind {
     Request = b'Q',
     Body = b'B',
+    BodyPart = b'b',
     BodyError = b'e',
     Accepted = b'A',
     Declined = b'N',
@@ -52,6 +58,7 @@ impl Kind {
         Ok(match b {
             b'Q' => Kind::Request,
             b'B' => Kind::Body,
+            b'b' => Kind::BodyPart,
             b'e' => Kind::BodyError,
             b'A' => Kind::Accepted,
             b'N' => Kind::Declined,

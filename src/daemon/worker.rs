@@ -5,7 +5,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
@@ -265,17 +265,20 @@ fn serve(state: &State, connection: &Arc<UnixStream>, slot: usize) -> bool {
         header_only: frame.header_only,
         log,
     };
+    let answer = Arc::new(Mutex::new(Answer::default()));
     let outcome = thread_state::attach(|py| {
-        let source = Box::new(SocketBody { stream: connection.clone(), timeout });
+        let source =
+            Box::new(SocketBody { stream: connection.clone(), timeout, answer: answer.clone() });
         let sink = Box::new(SocketSink::new(connection.clone()));
         call.run(py, source, sink, LogStream::for_server(state.server))
     });
-    match outcome.send_rest() {
+    let sent = match outcome.send_rest() {
         Outcome::Failed(status) => {
             protocol::write_frame(&mut stream, Kind::Fail, &status.to_be_bytes()).is_ok()
         }
         Outcome::Sent => true,
-    }
+    };
+    sent && drain(stream, timeout, &answer)
 }
 
 /// The request's URI as the client sent it, for log lines.
@@ -287,60 +290,149 @@ fn request_uri(frame: &RequestFrame) -> String {
         .unwrap_or_default()
 }
 
-/// Body bytes a read may take beyond those the application asked for, when the Apache
-/// child already has them: a large upload then costs a round trip per 128 KiB or more,
-/// not per application read.
+/// Body bytes each `Read` also asks for, to be taken if the Apache child already has
+/// them: they wait in the socket until the application reads them, so a large upload
+/// costs a round trip per 128 KiB or more, not per application read, and no buffer here.
 const READ_AHEAD: usize = 128 * 1024;
+
+/// Where the answer to the last `Read` stands. Its bytes are taken from the socket only
+/// as the application reads them; what it never reads is drained when the request ends.
+#[derive(Default)]
+struct Answer {
+    /// Bytes of the current frame still in the socket.
+    unread: usize,
+    /// Frames of the answer still to come after the current one.
+    more: bool,
+    /// Bytes the answer brought so far.
+    brought: usize,
+    /// An answer brought nothing: the body has ended.
+    ended: bool,
+    /// A read failed: the connection is out of step and the body broken.
+    broken: bool,
+}
 
 /// The request body, pulled from the Apache child one `Read` at a time.
 struct SocketBody {
     stream: Arc<UnixStream>,
     /// How long a read may wait.
     timeout: Duration,
+    /// Shared with the worker, which drains it when the request ends.
+    answer: Arc<Mutex<Answer>>,
 }
 
 impl SocketBody {
-    /// Asks the Apache child for the first `want` bytes of `buf` (with `all`, for all of
-    /// them unless the body ends first) and for the rest of `buf` if it has arrived, and
-    /// reads the answer straight into `buf`.
-    fn pull(&mut self, buf: &mut [u8], want: usize, all: bool) -> Result<usize, BodyError> {
-        let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let ask = ReadAsk { want: size(want), all, ahead: size(buf.len() - want) };
-        protocol::write_frame(&mut &*self.stream, Kind::Read, &ask.encode())
-            .map_err(|_| BodyError)?;
-        let mut reader =
-            PollReader { stream: &self.stream, timeout: self.timeout, answer_pending: true };
-        match protocol::read_header(&mut reader) {
-            Ok((Kind::Body, len)) if len <= buf.len() => {
-                reader.read_exact(&mut buf[..len]).map_err(|_| BodyError)?;
-                Ok(len)
+    /// Reads into `buf`: with `all`, until it is full or the body ends; otherwise what
+    /// the first read brings. Asks the Apache child for more only when the last answer is
+    /// used up.
+    fn take(&mut self, buf: &mut [u8], all: bool) -> Result<usize, BodyError> {
+        let mut answer = self.answer.lock().unwrap_or_else(|e| e.into_inner());
+        read_answer(&self.stream, self.timeout, &mut answer, buf, all)
+    }
+}
+
+/// [`SocketBody::take`], on the answer's state. A failure other than the child's
+/// `BodyError` leaves the connection out of step, and marks it broken.
+fn read_answer(
+    stream: &UnixStream,
+    timeout: Duration,
+    answer: &mut Answer,
+    buf: &mut [u8],
+    all: bool,
+) -> Result<usize, BodyError> {
+    if answer.broken {
+        return Err(BodyError);
+    }
+    let result = read_answer_into(stream, timeout, answer, buf, all);
+    answer.broken |= matches!(result, Err(Failure::Broken));
+    result.map_err(|_| BodyError)
+}
+
+/// Why a read from the socket failed.
+enum Failure {
+    /// The Apache child answered `BodyError`: the client broke off the body.
+    Client,
+    /// The socket failed or carried something else.
+    Broken,
+}
+
+fn read_answer_into(
+    stream: &UnixStream,
+    timeout: Duration,
+    answer: &mut Answer,
+    buf: &mut [u8],
+    all: bool,
+) -> Result<usize, Failure> {
+    let mut reader = PollReader { stream, timeout, answer_pending: false };
+    let mut got = 0;
+    while got < buf.len() {
+        if answer.unread > 0 {
+            let end = got + answer.unread.min(buf.len() - got);
+            let n = reader.read(&mut buf[got..end]).map_err(|_| Failure::Broken)?;
+            if n == 0 {
+                return Err(Failure::Broken);
             }
-            // Anything else is read whole, so the connection stays in step for the
-            // frames that follow.
-            Ok((_, len)) => {
-                let _ = std::io::copy(&mut reader.take(len as u64), &mut std::io::sink());
-                Err(BodyError)
-            }
-            Err(_) => Err(BodyError),
+            got += n;
+            answer.unread -= n;
+        } else if answer.more {
+            next_frame(&mut reader, answer)?;
+        } else if answer.ended || (got > 0 && !all) {
+            break;
+        } else {
+            let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            let ask = ReadAsk { want: size(buf.len() - got), all, ahead: size(READ_AHEAD) };
+            protocol::write_frame(&mut &*stream, Kind::Read, &ask.encode())
+                .map_err(|_| Failure::Broken)?;
+            reader.answer_pending = true;
+            answer.brought = 0;
+            next_frame(&mut reader, answer)?;
         }
     }
+    Ok(got)
+}
+
+/// Reads the header of the answer's next frame: how long it is, and whether more follow.
+fn next_frame(reader: &mut PollReader<'_>, answer: &mut Answer) -> Result<(), Failure> {
+    answer.more = false;
+    let (kind, len) = protocol::read_header(reader).map_err(|_| Failure::Broken)?;
+    answer.more = match kind {
+        Kind::BodyPart => true,
+        Kind::Body => false,
+        Kind::BodyError if len == 0 => return Err(Failure::Client),
+        _ => return Err(Failure::Broken),
+    };
+    answer.unread = len;
+    answer.brought += len;
+    answer.ended = !answer.more && answer.brought == 0;
+    Ok(())
+}
+
+/// Reads and drops what the application left of the last answer, so the connection is
+/// in step for the next request. False if that failed.
+fn drain(stream: &UnixStream, timeout: Duration, answer: &Mutex<Answer>) -> bool {
+    let mut answer = answer.lock().unwrap_or_else(|e| e.into_inner());
+    let mut reader = PollReader { stream, timeout, answer_pending: false };
+    let mut scrap = [0u8; 8 * 1024];
+    while !answer.broken && (answer.unread > 0 || answer.more) {
+        if answer.unread == 0 {
+            answer.broken |= matches!(next_frame(&mut reader, &mut answer), Err(Failure::Broken));
+            continue;
+        }
+        let want = answer.unread.min(scrap.len());
+        match reader.read(&mut scrap[..want]) {
+            Ok(n) if n > 0 => answer.unread -= n,
+            _ => answer.broken = true,
+        }
+    }
+    !answer.broken
 }
 
 impl BodySource for SocketBody {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.pull(buf, buf.len(), false)
+        self.take(buf, false)
     }
 
     fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.pull(buf, buf.len(), true)
-    }
-
-    fn ahead(&self) -> usize {
-        READ_AHEAD
-    }
-
-    fn read_ahead(&mut self, buf: &mut [u8], want: usize) -> Result<usize, BodyError> {
-        self.pull(buf, want, true)
+        self.take(buf, true)
     }
 }
 
@@ -474,5 +566,87 @@ impl ResponseSink for SocketSink {
             }
         }
         protocol::write_parts(&mut &*self.stream, &slices).map_err(|_| ClientGone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket pair: the daemon's end, and the Apache child's end for the test to play.
+    fn pair() -> (Arc<UnixStream>, UnixStream) {
+        let (daemon, child) = UnixStream::pair().expect("socket pair");
+        (Arc::new(daemon), child)
+    }
+
+    fn body(stream: &Arc<UnixStream>) -> (SocketBody, Arc<Mutex<Answer>>) {
+        let answer = Arc::new(Mutex::new(Answer::default()));
+        let timeout = Duration::from_secs(5);
+        (SocketBody { stream: stream.clone(), timeout, answer: answer.clone() }, answer)
+    }
+
+    #[test]
+    fn read_ahead_stays_in_the_socket_until_read_and_is_drained_at_the_end() {
+        let (daemon, mut child) = pair();
+        let (mut source, answer) = body(&daemon);
+        // The answer to the first Read: 1000 bytes asked for, 70000 more read ahead, in a
+        // part and a last frame.
+        let bytes: Vec<u8> = (0..71_000u32).map(|i| (i % 253) as u8).collect();
+        protocol::write_frame(&mut child, Kind::BodyPart, &bytes[..65_536]).unwrap();
+        protocol::write_frame(&mut child, Kind::Body, &bytes[65_536..]).unwrap();
+        // What the connection carries next, which the drain must not touch.
+        protocol::write_frame(&mut child, Kind::Request, b"next").unwrap();
+
+        let mut buf = vec![0u8; 1000];
+        assert_eq!(source.read_all(&mut buf).ok(), Some(1000));
+        assert_eq!(buf, bytes[..1000]);
+        let mut payload = Vec::new();
+        let (kind, ask) = {
+            let kind = protocol::read_frame(&mut child, &mut payload).unwrap();
+            (kind, ReadAsk::decode(&payload).unwrap())
+        };
+        assert_eq!(kind, Kind::Read);
+        assert_eq!(ask, ReadAsk { want: 1000, all: true, ahead: READ_AHEAD as u32 });
+
+        // The next read is served from what waits in the socket, across the frames,
+        // without asking again.
+        let mut buf = vec![0u8; 66_000];
+        assert_eq!(source.read_all(&mut buf).ok(), Some(66_000));
+        assert_eq!(buf, bytes[1000..67_000]);
+        assert_eq!(answer.lock().unwrap().unread, 4000);
+
+        drop(source);
+        assert!(drain(&daemon, Duration::from_secs(5), &answer), "the rest is drained");
+        let mut reader = &*daemon;
+        assert_eq!(protocol::read_frame(&mut reader, &mut payload).unwrap(), Kind::Request);
+        assert_eq!(payload, b"next");
+        child.set_nonblocking(true).unwrap();
+        assert!(
+            protocol::read_frame(&mut child, &mut payload).is_err(),
+            "the daemon sent nothing more than the one Read"
+        );
+    }
+
+    #[test]
+    fn an_empty_answer_ends_the_body_and_a_body_error_fails_only_the_read() {
+        let (daemon, mut child) = pair();
+        let (mut source, answer) = body(&daemon);
+        protocol::write_frame(&mut child, Kind::BodyPart, b"abc").unwrap();
+        protocol::write_frame(&mut child, Kind::BodyError, b"").unwrap();
+        let mut buf = [0u8; 10];
+        assert!(source.read_all(&mut buf).is_err(), "the client broke off");
+        assert!(!answer.lock().unwrap().broken, "the connection is still in step");
+
+        protocol::write_frame(&mut child, Kind::Body, b"").unwrap();
+        assert_eq!(source.read(&mut buf).ok(), Some(0), "an empty answer ends the body");
+        assert_eq!(source.read(&mut buf).ok(), Some(0), "and the end is not asked for again");
+        let mut payload = Vec::new();
+        for _ in 0..2 {
+            let kind = protocol::read_frame(&mut child, &mut payload).unwrap();
+            assert_eq!(kind, Kind::Read, "one Read per answer");
+        }
+        child.set_nonblocking(true).unwrap();
+        assert!(protocol::read_frame(&mut child, &mut payload).is_err(), "and no third");
+        assert!(drain(&daemon, Duration::from_secs(5), &answer));
     }
 }

@@ -65,7 +65,7 @@ impl Input {
             return Ok(false);
         }
         // Bytes already returned go before reading more, so the buffer never holds more
-        // than one read (and its read-ahead) beyond what is still unread.
+        // than one read beyond what is still unread.
         if self.pos > 0 {
             self.buffer.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
@@ -81,12 +81,11 @@ impl Input {
             let mut got = 0;
             while got < want {
                 let block = (want - got).min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
-                let room = if all { block + source.ahead() } else { block };
-                if buffer.len() < *end + room {
-                    buffer.resize(*end + room, 0);
+                if buffer.len() < *end + block {
+                    buffer.resize(*end + block, 0);
                 }
-                let region = &mut buffer[*end..*end + room];
-                let read = if all { source.read_ahead(region, block) } else { source.read(region) };
+                let region = &mut buffer[*end..*end + block];
+                let read = if all { source.read_all(region) } else { source.read(region) };
                 match read {
                     Ok(0) => return Ok((got, true)),
                     Ok(n) => {
@@ -123,7 +122,7 @@ impl Input {
     }
 
     /// Reads `n` bytes straight into a new `bytes` object, so the body is copied once on
-    /// its way to Python (for sources that read nothing ahead).
+    /// its way to Python.
     fn read_direct<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
         let have = self.end - self.pos;
         let source = self.source.as_mut().ok_or_else(request_ended)?;
@@ -163,8 +162,7 @@ impl Input {
             Some(n) => {
                 let direct = (DIRECT_MIN..=DIRECT_MAX)
                     .contains(&(n - self.buffered().len().min(n)))
-                    && !self.eof
-                    && self.source.as_ref().is_some_and(|s| s.ahead() == 0);
+                    && !self.eof;
                 if direct {
                     return self.read_direct(py, n);
                 }

@@ -1,6 +1,6 @@
 """Routes for the daemon-mode tests (tests/daemon.rs): who and where the process is, slow
-and hanging requests, large uploads read in blocks, an early answer, and what the
-process may touch (files, sockets). Dispatch on PATH_INFO; query string = argument."""
+and hanging requests, large uploads read in blocks or only in part, an early answer, and
+what the process may touch (files, sockets). Dispatch on PATH_INFO; query string = argument."""
 
 import errno
 import hashlib
@@ -78,6 +78,14 @@ def early(environ, start_response):
     return as_json(start_response, {"early": True, "pid": os.getpid()})
 
 
+def partial(environ, start_response):
+    """Reads only as many body bytes as the query says, then streams 4 MiB of 'r'."""
+    got = len(environ["wsgi.input"].read(int(arg(environ) or 0)))
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("X-Read", str(got))])
+    return (b"r" * 65536 for _ in range(64))
+
+
 def read_file(environ, start_response):
     """Tries to read the file named by the query; answers ok or the errno."""
     path = arg(environ)
@@ -108,6 +116,7 @@ ROUTES = {
     "/sleep": sleep_route,
     "/upload": upload,
     "/early": early,
+    "/partial": partial,
     "/read-file": read_file,
     "/connect": connect,
 }
