@@ -112,18 +112,37 @@ impl Connection {
     }
 }
 
+/// Send buffer asked for on a connection to a daemon; the kernel grants at most twice
+/// `net.core.wmem_max` (about 416 KiB by default).
+const SEND_BUFFER: usize = 1024 * 1024;
+
 /// The daemon leaves the read-ahead of an answer in the socket until its application
 /// reads it, and the application may never read it while it writes its response. So
 /// the read-ahead must fit in the socket's send buffer, with a piece to spare for what
 /// the kernel adds: were this child's write to block there, neither process would read
-/// the other (until the write timed out).
+/// the other (until the write timed out). The buffer is widened first, since the larger
+/// the read-ahead, the fewer round trips a large upload costs.
 fn ahead_room(stream: &UnixStream) -> usize {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
+    let int_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let wanted = SEND_BUFFER as libc::c_int;
+    // SAFETY: sets an int option of a socket we own from `wanted`, whose length is
+    // passed; a refusal leaves the default, which the read below then finds.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&wanted as *const libc::c_int).cast(),
+            int_len,
+        )
+    };
     let mut size: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let mut len = int_len;
     // SAFETY: reads an int option of a socket we own into `size`, whose length is passed.
     let rv = unsafe {
         libc::getsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(stream),
+            fd,
             libc::SOL_SOCKET,
             libc::SO_SNDBUF,
             (&mut size as *mut libc::c_int).cast(),

@@ -292,8 +292,9 @@ fn request_uri(frame: &RequestFrame) -> String {
 
 /// Body bytes each `Read` also asks for, to be taken if the Apache child already has
 /// them: they wait in the socket until the application reads them, so a large upload
-/// costs a round trip per 128 KiB or more, not per application read, and no buffer here.
-const READ_AHEAD: usize = 128 * 1024;
+/// costs a round trip per few hundred KiB, not per application read, and no buffer
+/// here. The child takes no more than its socket's send buffer holds.
+const READ_AHEAD: usize = 1024 * 1024;
 
 /// Where the answer to the last `Read` stands. Its bytes are taken from the socket only
 /// as the application reads them; what it never reads is drained when the request ends.
