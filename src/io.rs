@@ -60,4 +60,9 @@ pub trait BodySource {
         }
         Ok(got)
     }
+    /// Reads what has already arrived into `buf`, without waiting, so the caller may keep
+    /// the GIL across it (0 when nothing has, or for sources that cannot tell).
+    fn read_at_hand(&mut self, _buf: &mut [u8]) -> Result<usize, BodyError> {
+        Ok(0)
+    }
 }

@@ -84,9 +84,12 @@ pub fn put_frame(out: &mut Vec<u8>, kind: Kind, payload: &[u8]) {
     out.extend_from_slice(payload);
 }
 
+/// Bytes of a frame's header.
+pub const HEADER_LEN: usize = 5;
+
 /// A frame's header: its kind and payload length.
-pub fn header(kind: Kind, len: usize) -> [u8; 5] {
-    let mut header = [0u8; 5];
+pub fn header(kind: Kind, len: usize) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
     header[0] = kind as u8;
     header[1..].copy_from_slice(&(len as u32).to_be_bytes());
     header
@@ -136,7 +139,7 @@ pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Kind> 
 /// Reads a frame's kind and payload length, leaving the payload to the caller (who can
 /// read it straight into its own buffer).
 pub fn read_header(r: &mut impl Read) -> io::Result<(Kind, usize)> {
-    let mut header = [0u8; 5];
+    let mut header = [0u8; HEADER_LEN];
     r.read_exact(&mut header)?;
     let kind = Kind::from_byte(header[0])?;
     let len = u32::from_be_bytes(header[1..].try_into().expect("4 bytes")) as usize;

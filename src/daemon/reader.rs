@@ -28,28 +28,44 @@ impl Read for PollReader<'_> {
             readable_within(self.stream, self.timeout);
         }
         loop {
-            // SAFETY: a non-blocking receive into `buf`, writable for its length, from a
-            // socket the caller holds open.
-            let n = unsafe {
-                libc::recv(
-                    self.stream.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if let Ok(n) = usize::try_from(n) {
+            if let Some(n) = recv_now(self.stream, buf, 0)? {
                 return Ok(n);
-            }
-            let e = std::io::Error::last_os_error();
-            if !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) {
-                return Err(e);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ErrorKind::TimedOut.into());
             }
             readable_within(self.stream, left);
+        }
+    }
+}
+
+/// One receive that does not wait (`flags` may add `MSG_PEEK`): `None` if nothing has
+/// arrived, `Some(0)` at end of file.
+pub fn recv_now(
+    stream: &UnixStream,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> std::io::Result<Option<usize>> {
+    loop {
+        // SAFETY: a non-blocking receive into `buf`, writable for its length, from a
+        // socket the caller holds open.
+        let n = unsafe {
+            libc::recv(
+                stream.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_DONTWAIT,
+            )
+        };
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(Some(n));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.kind() {
+            ErrorKind::WouldBlock => return Ok(None),
+            ErrorKind::Interrupted => {}
+            _ => return Err(e),
         }
     }
 }

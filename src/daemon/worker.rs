@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame};
-use super::reader::PollReader;
+use super::reader::{recv_now, PollReader};
 use super::state::{Busy, State};
 use super::supervisor::Group;
 use super::waiting::Event;
@@ -435,6 +435,50 @@ impl BodySource for SocketBody {
     fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
         self.take(buf, true)
     }
+
+    fn read_at_hand(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        let mut answer = self.answer.lock().unwrap_or_else(|e| e.into_inner());
+        if answer.broken {
+            return Err(BodyError);
+        }
+        let result = at_hand(&self.stream, self.timeout, &mut answer, buf);
+        answer.broken |= matches!(result, Err(Failure::Broken));
+        result.map_err(|_| BodyError)
+    }
+}
+
+/// [`BodySource::read_at_hand`]: the answer's bytes that are in the socket already. A
+/// frame's header comes in one write with its payload, so once it is there, reading
+/// the header does not wait.
+fn at_hand(
+    stream: &UnixStream,
+    timeout: Duration,
+    answer: &mut Answer,
+    buf: &mut [u8],
+) -> Result<usize, Failure> {
+    let mut got = 0;
+    let mut header = [0u8; protocol::HEADER_LEN];
+    while got < buf.len() {
+        if answer.unread > 0 {
+            let end = got + answer.unread.min(buf.len() - got);
+            match recv_now(stream, &mut buf[got..end], 0).map_err(|_| Failure::Broken)? {
+                None => break,
+                Some(0) => return Err(Failure::Broken),
+                Some(n) => {
+                    got += n;
+                    answer.unread -= n;
+                }
+            }
+        } else if answer.more
+            && recv_now(stream, &mut header, libc::MSG_PEEK).ok() == Some(Some(header.len()))
+        {
+            let mut reader = PollReader { stream, timeout, answer_pending: false };
+            next_frame(&mut reader, answer)?;
+        } else {
+            break;
+        }
+    }
+    Ok(got)
 }
 
 /// Blocks up to this size are copied into the frame buffer; larger ones are written
@@ -649,5 +693,28 @@ mod tests {
         child.set_nonblocking(true).unwrap();
         assert!(protocol::read_frame(&mut child, &mut payload).is_err(), "and no third");
         assert!(drain(&daemon, Duration::from_secs(5), &answer));
+    }
+
+    #[test]
+    fn bytes_at_hand_are_read_without_waiting_or_asking() {
+        let (daemon, mut child) = pair();
+        let (mut source, _answer) = body(&daemon);
+        let mut buf = [0u8; 16];
+        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(0), "no answer, nothing at hand");
+        // Start an answer: a Read goes out, and its first part comes back.
+        protocol::write_frame(&mut child, Kind::BodyPart, b"abcdef").unwrap();
+        assert_eq!(source.read_all(&mut buf[..2]).ok(), Some(2));
+        // The rest of that part is at hand; the next part has not come, so that is all.
+        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(4));
+        assert_eq!(&buf[..4], b"cdef");
+        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(0), "waits for nothing");
+        // Once the next part is there, its bytes are at hand too.
+        protocol::write_frame(&mut child, Kind::Body, b"gh").unwrap();
+        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(2));
+        assert_eq!(&buf[..2], b"gh");
+        let mut payload = Vec::new();
+        assert_eq!(protocol::read_frame(&mut child, &mut payload).unwrap(), Kind::Read);
+        child.set_nonblocking(true).unwrap();
+        assert!(protocol::read_frame(&mut child, &mut payload).is_err(), "only one Read");
     }
 }

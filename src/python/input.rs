@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::io::BodySource;
+use crate::io::{BodyError, BodySource};
 
 /// How much to ask Apache for at a time.
 const READ_BLOCK: usize = 64 * 1024;
@@ -21,6 +21,38 @@ const READ_ALL_BLOCK: usize = 1024 * 1024;
 /// before anything arrives).
 const DIRECT_MIN: usize = 8 * 1024;
 const DIRECT_MAX: usize = READ_ALL_BLOCK;
+
+/// The blocking part of [`Input::fill`], with the GIL released: reads into `buffer` from
+/// `end`, a block at a time, until `got` reaches `want` (without `all`, after one read)
+/// or the body ends. Gives the bytes read and whether the body ended.
+fn read_blocks(
+    source: &mut Box<dyn BodySource>,
+    buffer: &mut Vec<u8>,
+    end: &mut usize,
+    mut got: usize,
+    want: usize,
+    all: bool,
+) -> Result<(usize, bool), BodyError> {
+    while got < want {
+        let block = (want - got).min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
+        if buffer.len() < *end + block {
+            buffer.resize(*end + block, 0);
+        }
+        let region = &mut buffer[*end..*end + block];
+        let read = if all { source.read_all(region) } else { source.read(region) };
+        match read? {
+            0 => return Ok((got, true)),
+            n => {
+                *end += n;
+                got += n;
+                if !all {
+                    break;
+                }
+            }
+        }
+    }
+    Ok((got, false))
+}
 
 #[pyclass(unsendable, module = "mod_wsgi")]
 pub struct Input {
@@ -75,31 +107,26 @@ impl Input {
         let (buffer, end) = (&mut self.buffer, &mut self.end);
         let start = *end;
         let want = want.max(1);
-        // One GIL release for the whole read, however many blocks it takes; the buffer
-        // grows a block at a time, so a huge `read(n)` costs only what arrives.
-        let result = super::detach(py, || {
-            let mut got = 0;
-            while got < want {
-                let block = (want - got).min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
-                if buffer.len() < *end + block {
-                    buffer.resize(*end + block, 0);
-                }
-                let region = &mut buffer[*end..*end + block];
-                let read = if all { source.read_all(region) } else { source.read(region) };
-                match read {
-                    Ok(0) => return Ok((got, true)),
-                    Ok(n) => {
-                        *end += n;
-                        got += n;
-                        if !all {
-                            break;
-                        }
-                    }
-                    Err(e) => return Err(e),
-                }
+        // What has already arrived is taken with the GIL held (letting it go and taking
+        // it back costs more than the copy); if that is not enough, one GIL release for
+        // the whole read, however many blocks it takes. The buffer grows a block at a
+        // time, so a huge `read(n)` costs only what arrives.
+        let first = want.min(if all { READ_ALL_BLOCK } else { READ_BLOCK });
+        if buffer.len() < *end + first {
+            buffer.resize(*end + first, 0);
+        }
+        let at_hand = source.read_at_hand(&mut buffer[*end..*end + first]);
+        let result = match at_hand {
+            Ok(n) if n >= want || (n > 0 && !all) => {
+                *end += n;
+                Ok((n, false))
             }
-            Ok((got, false))
-        });
+            Ok(n) => {
+                *end += n;
+                super::detach(py, || read_blocks(source, buffer, end, n, want, all))
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok((got, eof)) => {
                 self.eof = eof;
@@ -130,7 +157,12 @@ impl Input {
         let bytes = PyBytes::new_with(py, n, |buf| {
             buf[..have].copy_from_slice(&self.buffer[self.pos..self.end]);
             let rest = &mut buf[have..];
-            result = super::detach(py, || source.read_all(rest));
+            // As in `fill`: what has arrived without letting the GIL go.
+            result = match source.read_at_hand(rest) {
+                Ok(n) if n == rest.len() => Ok(n),
+                Ok(n) => super::detach(py, || source.read_all(&mut rest[n..])).map(|m| n + m),
+                Err(e) => Err(e),
+            };
             Ok(())
         })?;
         self.pos = self.end;
