@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::protocol::{self, Kind, ReadAsk, RequestFrame, BODY_PIECE};
-use super::reader::{readable_within, PollReader};
+use super::reader::{readable_within, recv_now, PollReader};
 use super::supervisor::Group;
 use crate::apache::brigade::{Body, Output};
 use crate::apache::log::{self, Level};
@@ -159,26 +159,23 @@ static IDLE: Mutex<Vec<(String, Connection)>> = Mutex::new(Vec::new());
 /// Idle connections kept per Apache child.
 const MAX_IDLE: usize = 64;
 
-/// Takes an idle connection to `path` that the daemon has not closed.
+/// Takes an idle connection to `path` that the daemon has not closed. Each is checked
+/// after the lock is let go: the check is a system call, and every worker thread of the
+/// child takes this lock twice per request.
 fn take_idle(path: &str) -> Option<Connection> {
-    let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
-    while let Some(i) = idle.iter().rposition(|(p, _)| p == path) {
-        let (_, connection) = idle.swap_remove(i);
-        let mut probe = [0u8; 1];
-        // SAFETY: a non-blocking peek on a socket we own: 0 means the daemon closed it.
-        let n = unsafe {
-            libc::recv(
-                std::os::fd::AsRawFd::as_raw_fd(&connection.stream),
-                probe.as_mut_ptr().cast(),
-                1,
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
+    loop {
+        let connection = {
+            let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+            let i = idle.iter().rposition(|(p, _)| p == path)?;
+            idle.swap_remove(i).1
         };
-        if n < 0 && std::io::Error::last_os_error().kind() == ErrorKind::WouldBlock {
+        let mut probe = [0u8; 1];
+        // A peek that does not wait: nothing there means the daemon still has it open
+        // (end of file would mean it closed it).
+        if matches!(recv_now(&connection.stream, &mut probe, libc::MSG_PEEK), Ok(None)) {
             return Some(connection);
         }
     }
-    None
 }
 
 fn put_idle(path: &str, connection: Connection) {
