@@ -322,30 +322,20 @@ struct SocketBody {
 }
 
 impl SocketBody {
-    /// Reads into `buf`: with `all`, until it is full or the body ends; otherwise what
-    /// the first read brings. Asks the Apache child for more only when the last answer is
-    /// used up.
-    fn take(&mut self, buf: &mut [u8], all: bool) -> Result<usize, BodyError> {
+    /// Runs a read on the answer's state. A failure other than the child's `BodyError`
+    /// leaves the connection out of step, and marks it broken for every later read.
+    fn on_answer(
+        &self,
+        read: impl FnOnce(&UnixStream, Duration, &mut Answer) -> Result<usize, Failure>,
+    ) -> Result<usize, BodyError> {
         let mut answer = self.answer.lock().unwrap_or_else(|e| e.into_inner());
-        read_answer(&self.stream, self.timeout, &mut answer, buf, all)
+        if answer.broken {
+            return Err(BodyError);
+        }
+        let result = read(&self.stream, self.timeout, &mut answer);
+        answer.broken |= matches!(result, Err(Failure::Broken));
+        result.map_err(|_| BodyError)
     }
-}
-
-/// [`SocketBody::take`], on the answer's state. A failure other than the child's
-/// `BodyError` leaves the connection out of step, and marks it broken.
-fn read_answer(
-    stream: &UnixStream,
-    timeout: Duration,
-    answer: &mut Answer,
-    buf: &mut [u8],
-    all: bool,
-) -> Result<usize, BodyError> {
-    if answer.broken {
-        return Err(BodyError);
-    }
-    let result = read_answer_into(stream, timeout, answer, buf, all);
-    answer.broken |= matches!(result, Err(Failure::Broken));
-    result.map_err(|_| BodyError)
 }
 
 /// Why a read from the socket failed.
@@ -356,7 +346,9 @@ enum Failure {
     Broken,
 }
 
-fn read_answer_into(
+/// Reads into `buf`: with `all`, until it is full or the body ends; otherwise what the
+/// first read brings. Asks the Apache child for more only when the last answer is used up.
+fn read_answer(
     stream: &UnixStream,
     timeout: Duration,
     answer: &mut Answer,
@@ -429,21 +421,15 @@ fn drain(stream: &UnixStream, timeout: Duration, answer: &Mutex<Answer>) -> bool
 
 impl BodySource for SocketBody {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.take(buf, false)
+        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, false))
     }
 
     fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.take(buf, true)
+        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, true))
     }
 
     fn read_at_hand(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        let mut answer = self.answer.lock().unwrap_or_else(|e| e.into_inner());
-        if answer.broken {
-            return Err(BodyError);
-        }
-        let result = at_hand(&self.stream, self.timeout, &mut answer, buf);
-        answer.broken |= matches!(result, Err(Failure::Broken));
-        result.map_err(|_| BodyError)
+        self.on_answer(|stream, timeout, answer| at_hand(stream, timeout, answer, buf))
     }
 }
 
