@@ -4,6 +4,8 @@
 //! them over Apache's filters (`apache::brigade`), daemon mode over its socket. Pure: no
 //! Apache, no Python.
 
+use std::mem::MaybeUninit;
+
 use crate::response::Head;
 
 /// The client went away (or a filter failed): nothing more can be sent.
@@ -43,14 +45,17 @@ pub trait ResponseSink {
     }
 }
 
-/// Where the request body comes from.
+/// Where the request body comes from. Reads go into memory that may not be initialised
+/// yet (a new Python `bytes`, which would otherwise be zeroed first only to be
+/// overwritten): a source writes real bytes only, and returns how many, which are then
+/// initialised.
 pub trait BodySource {
     /// Reads the next part of the body into `buf`; `Ok(0)` at the end. May block: called
     /// with the GIL released.
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
+    fn read(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError>;
 
     /// Fills `buf`, or reads to the end of the body; returns the bytes read.
-    fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read_all(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
         let mut got = 0;
         while got < buf.len() {
             match self.read(&mut buf[got..])? {
@@ -60,9 +65,22 @@ pub trait BodySource {
         }
         Ok(got)
     }
+
     /// Reads what has already arrived into `buf`, without waiting, so the caller may keep
     /// the GIL across it (0 when nothing has, or for sources that cannot tell).
-    fn read_at_hand(&mut self, _buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read_at_hand(&mut self, _buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
         Ok(0)
     }
+}
+
+/// Initialised bytes seen as memory to read into.
+///
+/// # Safety
+/// Only what writes initialised bytes may write through the result (every
+/// [`BodySource`] does): writing `MaybeUninit::uninit()` would leave `buf` holding
+/// uninitialised bytes.
+pub unsafe fn as_uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+    // SAFETY: `MaybeUninit<u8>` has the layout of `u8`; the caller's promise keeps `buf`
+    // initialised.
+    unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) }
 }

@@ -419,7 +419,7 @@ impl Body {
 }
 
 impl BodySource for Body {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize, BodyError> {
         // SAFETY: the request is live and ap_setup_client_block ran in the handler; the
         // buffer is writable for its length.
         let n = unsafe {

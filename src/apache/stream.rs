@@ -258,7 +258,7 @@ impl ResponseSink for StreamOutput {
 }
 
 impl BodySource for StreamBody {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize, BodyError> {
         let mut state = self.shared.lock();
         // The client may be waiting for what is held before it sends more.
         if state.owed_since.is_some() && state.pass_flushed().is_err() {

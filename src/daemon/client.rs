@@ -169,7 +169,7 @@ fn take_idle(path: &str) -> Option<Connection> {
             let i = idle.iter().rposition(|(p, _)| p == path)?;
             idle.swap_remove(i).1
         };
-        let mut probe = [0u8; 1];
+        let mut probe = [std::mem::MaybeUninit::uninit(); 1];
         // A peek that does not wait: nothing there means the daemon still has it open
         // (end of file would mean it closed it).
         if matches!(recv_now(&connection.stream, &mut probe, libc::MSG_PEEK), Ok(None)) {

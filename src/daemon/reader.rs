@@ -6,9 +6,12 @@
 //! Waiting in `poll` for input only avoids that.
 
 use std::io::{ErrorKind, Read};
+use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
+
+use crate::io::as_uninit;
 
 /// Reads with `MSG_DONTWAIT`, and waits for input in `poll`.
 pub struct PollReader<'a> {
@@ -20,8 +23,9 @@ pub struct PollReader<'a> {
     pub answer_pending: bool,
 }
 
-impl Read for PollReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+impl PollReader<'_> {
+    /// [`Read::read`] into memory that may not be initialised yet.
+    pub fn read_into(&mut self, buf: &mut [MaybeUninit<u8>]) -> std::io::Result<usize> {
         let deadline = Instant::now() + self.timeout;
         if std::mem::take(&mut self.answer_pending) {
             // Whatever ends the wait (input, a signal, the time limit), the loop sorts out.
@@ -40,16 +44,23 @@ impl Read for PollReader<'_> {
     }
 }
 
+impl Read for PollReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        // SAFETY: a receive writes only the bytes it received.
+        self.read_into(unsafe { as_uninit(buf) })
+    }
+}
+
 /// One receive that does not wait (`flags` may add `MSG_PEEK`): `None` if nothing has
 /// arrived, `Some(0)` at end of file.
 pub fn recv_now(
     stream: &UnixStream,
-    buf: &mut [u8],
+    buf: &mut [MaybeUninit<u8>],
     flags: libc::c_int,
 ) -> std::io::Result<Option<usize>> {
     loop {
-        // SAFETY: a non-blocking receive into `buf`, writable for its length, from a
-        // socket the caller holds open.
+        // SAFETY: a non-blocking receive into `buf`, writable for its length (the kernel
+        // writes, never reads, it), from a socket the caller holds open.
         let n = unsafe {
             libc::recv(
                 stream.as_raw_fd(),

@@ -1,7 +1,7 @@
 //! A daemon worker thread: accept a connection from an Apache child, check it, and run
 //! its request through the same WSGI call as embedded mode.
 
-use std::io::Read;
+use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -352,7 +352,7 @@ fn read_answer(
     stream: &UnixStream,
     timeout: Duration,
     answer: &mut Answer,
-    buf: &mut [u8],
+    buf: &mut [MaybeUninit<u8>],
     all: bool,
 ) -> Result<usize, Failure> {
     let mut reader = PollReader { stream, timeout, answer_pending: false };
@@ -360,7 +360,7 @@ fn read_answer(
     while got < buf.len() {
         if answer.unread > 0 {
             let end = got + answer.unread.min(buf.len() - got);
-            let n = reader.read(&mut buf[got..end]).map_err(|_| Failure::Broken)?;
+            let n = reader.read_into(&mut buf[got..end]).map_err(|_| Failure::Broken)?;
             if n == 0 {
                 return Err(Failure::Broken);
             }
@@ -404,14 +404,14 @@ fn next_frame(reader: &mut PollReader<'_>, answer: &mut Answer) -> Result<(), Fa
 fn drain(stream: &UnixStream, timeout: Duration, answer: &Mutex<Answer>) -> bool {
     let mut answer = answer.lock().unwrap_or_else(|e| e.into_inner());
     let mut reader = PollReader { stream, timeout, answer_pending: false };
-    let mut scrap = [0u8; 8 * 1024];
+    let mut scrap = [MaybeUninit::uninit(); 8 * 1024];
     while !answer.broken && (answer.unread > 0 || answer.more) {
         if answer.unread == 0 {
             answer.broken |= matches!(next_frame(&mut reader, &mut answer), Err(Failure::Broken));
             continue;
         }
         let want = answer.unread.min(scrap.len());
-        match reader.read(&mut scrap[..want]) {
+        match reader.read_into(&mut scrap[..want]) {
             Ok(n) if n > 0 => answer.unread -= n,
             _ => answer.broken = true,
         }
@@ -420,15 +420,15 @@ fn drain(stream: &UnixStream, timeout: Duration, answer: &Mutex<Answer>) -> bool
 }
 
 impl BodySource for SocketBody {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
         self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, false))
     }
 
-    fn read_all(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read_all(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
         self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, true))
     }
 
-    fn read_at_hand(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    fn read_at_hand(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
         self.on_answer(|stream, timeout, answer| at_hand(stream, timeout, answer, buf))
     }
 }
@@ -440,10 +440,10 @@ fn at_hand(
     stream: &UnixStream,
     timeout: Duration,
     answer: &mut Answer,
-    buf: &mut [u8],
+    buf: &mut [MaybeUninit<u8>],
 ) -> Result<usize, Failure> {
     let mut got = 0;
-    let mut header = [0u8; protocol::HEADER_LEN];
+    let mut header = [MaybeUninit::uninit(); protocol::HEADER_LEN];
     while got < buf.len() {
         if answer.unread > 0 {
             let end = got + answer.unread.min(buf.len() - got);
@@ -610,6 +610,12 @@ mod tests {
         (Arc::new(daemon), child)
     }
 
+    /// A test buffer as the sources take it.
+    fn uninit(buf: &mut [u8]) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: the sources under test write received bytes only.
+        unsafe { crate::io::as_uninit(buf) }
+    }
+
     fn body(stream: &Arc<UnixStream>) -> (SocketBody, Arc<Mutex<Answer>>) {
         let answer = Arc::new(Mutex::new(Answer::default()));
         let timeout = Duration::from_secs(5);
@@ -629,7 +635,7 @@ mod tests {
         protocol::write_frame(&mut child, Kind::Request, b"next").unwrap();
 
         let mut buf = vec![0u8; 1000];
-        assert_eq!(source.read_all(&mut buf).ok(), Some(1000));
+        assert_eq!(source.read_all(uninit(&mut buf)).ok(), Some(1000));
         assert_eq!(buf, bytes[..1000]);
         let mut payload = Vec::new();
         let (kind, ask) = {
@@ -642,7 +648,7 @@ mod tests {
         // The next read is served from what waits in the socket, across the frames,
         // without asking again.
         let mut buf = vec![0u8; 66_000];
-        assert_eq!(source.read_all(&mut buf).ok(), Some(66_000));
+        assert_eq!(source.read_all(uninit(&mut buf)).ok(), Some(66_000));
         assert_eq!(buf, bytes[1000..67_000]);
         assert_eq!(answer.lock().unwrap().unread, 4000);
 
@@ -665,12 +671,16 @@ mod tests {
         protocol::write_frame(&mut child, Kind::BodyPart, b"abc").unwrap();
         protocol::write_frame(&mut child, Kind::BodyError, b"").unwrap();
         let mut buf = [0u8; 10];
-        assert!(source.read_all(&mut buf).is_err(), "the client broke off");
+        assert!(source.read_all(uninit(&mut buf)).is_err(), "the client broke off");
         assert!(!answer.lock().unwrap().broken, "the connection is still in step");
 
         protocol::write_frame(&mut child, Kind::Body, b"").unwrap();
-        assert_eq!(source.read(&mut buf).ok(), Some(0), "an empty answer ends the body");
-        assert_eq!(source.read(&mut buf).ok(), Some(0), "and the end is not asked for again");
+        assert_eq!(source.read(uninit(&mut buf)).ok(), Some(0), "an empty answer ends the body");
+        assert_eq!(
+            source.read(uninit(&mut buf)).ok(),
+            Some(0),
+            "and the end is not asked for again"
+        );
         let mut payload = Vec::new();
         for _ in 0..2 {
             let kind = protocol::read_frame(&mut child, &mut payload).unwrap();
@@ -686,17 +696,21 @@ mod tests {
         let (daemon, mut child) = pair();
         let (mut source, _answer) = body(&daemon);
         let mut buf = [0u8; 16];
-        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(0), "no answer, nothing at hand");
+        assert_eq!(
+            source.read_at_hand(uninit(&mut buf)).ok(),
+            Some(0),
+            "no answer, nothing at hand"
+        );
         // Start an answer: a Read goes out, and its first part comes back.
         protocol::write_frame(&mut child, Kind::BodyPart, b"abcdef").unwrap();
-        assert_eq!(source.read_all(&mut buf[..2]).ok(), Some(2));
+        assert_eq!(source.read_all(uninit(&mut buf[..2])).ok(), Some(2));
         // The rest of that part is at hand; the next part has not come, so that is all.
-        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(4));
+        assert_eq!(source.read_at_hand(uninit(&mut buf)).ok(), Some(4));
         assert_eq!(&buf[..4], b"cdef");
-        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(0), "waits for nothing");
+        assert_eq!(source.read_at_hand(uninit(&mut buf)).ok(), Some(0), "waits for nothing");
         // Once the next part is there, its bytes are at hand too.
         protocol::write_frame(&mut child, Kind::Body, b"gh").unwrap();
-        assert_eq!(source.read_at_hand(&mut buf).ok(), Some(2));
+        assert_eq!(source.read_at_hand(uninit(&mut buf)).ok(), Some(2));
         assert_eq!(&buf[..2], b"gh");
         let mut payload = Vec::new();
         assert_eq!(protocol::read_frame(&mut child, &mut payload).unwrap(), Kind::Read);

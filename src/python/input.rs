@@ -6,11 +6,13 @@
 //! `read()` without a size reads to the end, as mod_wsgi allows, and every method
 //! returns `b""` at the end, which is what makes chunked request bodies usable.
 
+use std::mem::MaybeUninit;
+
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::io::{BodyError, BodySource};
+use crate::io::{as_uninit, BodyError, BodySource};
 
 /// How much to ask Apache for at a time.
 const READ_BLOCK: usize = 64 * 1024;
@@ -39,6 +41,8 @@ fn read_blocks(
             buffer.resize(*end + block, 0);
         }
         let region = &mut buffer[*end..*end + block];
+        // SAFETY: sources write received bytes only, so the buffer stays initialised.
+        let region = unsafe { as_uninit(region) };
         let read = if all { source.read_all(region) } else { source.read(region) };
         match read? {
             0 => return Ok((got, true)),
@@ -115,7 +119,8 @@ impl Input {
         if buffer.len() < *end + first {
             buffer.resize(*end + first, 0);
         }
-        let at_hand = source.read_at_hand(&mut buffer[*end..*end + first]);
+        // SAFETY: as in `read_blocks`.
+        let at_hand = source.read_at_hand(unsafe { as_uninit(&mut buffer[*end..*end + first]) });
         let result = match at_hand {
             Ok(n) if n >= want || (n > 0 && !all) => {
                 *end += n;
@@ -149,28 +154,42 @@ impl Input {
     }
 
     /// Reads `n` bytes straight into a new `bytes` object, so the body is copied once on
-    /// its way to Python.
+    /// its way to Python, into memory nothing zeroed first.
     fn read_direct<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyBytes>> {
         let have = self.end - self.pos;
         let source = self.source.as_mut().ok_or_else(request_ended)?;
-        let mut result = Ok(0);
-        let bytes = PyBytes::new_with(py, n, |buf| {
-            buf[..have].copy_from_slice(&self.buffer[self.pos..self.end]);
-            let rest = &mut buf[have..];
-            // As in `fill`: what has arrived without letting the GIL go.
-            result = match source.read_at_hand(rest) {
-                Ok(n) if n == rest.len() => Ok(n),
-                Ok(n) => super::detach(py, || source.read_all(&mut rest[n..])).map(|m| n + m),
-                Err(e) => Err(e),
-            };
-            Ok(())
-        })?;
+        let size = pyo3::ffi::Py_ssize_t::try_from(n)
+            .map_err(|_| PyValueError::new_err("read size too large"))?;
+        // SAFETY: a null source asks CPython for a new `bytes` of `n` bytes, contents not
+        // yet set; null (with the error set) becomes that error.
+        let bytes = unsafe {
+            let raw = pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size);
+            Bound::from_owned_ptr_or_err(py, raw)?.cast_into_unchecked::<PyBytes>()
+        };
+        // SAFETY: the object is new and no one else refers to it until it is returned, so
+        // its `n` bytes are ours to write; `MaybeUninit` asks nothing of their contents.
+        let buf: &mut [MaybeUninit<u8>] = unsafe {
+            std::slice::from_raw_parts_mut(pyo3::ffi::PyBytes_AsString(bytes.as_ptr()).cast(), n)
+        };
+        for (slot, byte) in buf[..have].iter_mut().zip(&self.buffer[self.pos..self.end]) {
+            slot.write(*byte);
+        }
+        let rest = &mut buf[have..];
+        // As in `fill`: what has arrived without letting the GIL go.
+        let result = match source.read_at_hand(rest) {
+            Ok(got) if got == rest.len() => Ok(got),
+            Ok(got) => super::detach(py, || source.read_all(&mut rest[got..])).map(|m| got + m),
+            Err(e) => Err(e),
+        };
         self.pos = self.end;
         match result {
             Ok(got) if have + got == n => Ok(bytes),
             Ok(got) => {
                 self.eof = true;
-                Ok(PyBytes::new(py, &bytes.as_bytes()[..have + got]))
+                // SAFETY: the first `have + got` bytes were written above or by the source;
+                // the rest, never written, are not read, and the object is dropped.
+                let filled = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast(), have + got) };
+                Ok(PyBytes::new(py, filled))
             }
             Err(_) => Err(self.client_failed()),
         }
