@@ -101,13 +101,13 @@ struct Connection {
     pid: Option<u32>,
     /// The write timeout set on the socket.
     timeout: Option<Duration>,
-    /// Most read-ahead bytes an answer to `Read` may carry (see [`ahead_room`]).
+    /// Most read-ahead bytes an answer to `Read` may carry (see [`widen_send_buffer`]).
     ahead_room: usize,
 }
 
 impl Connection {
     fn new(stream: UnixStream) -> Connection {
-        let ahead_room = ahead_room(&stream);
+        let ahead_room = widen_send_buffer(&stream);
         Connection { stream, pid: None, timeout: None, ahead_room }
     }
 }
@@ -120,9 +120,10 @@ const SEND_BUFFER: usize = 1024 * 1024;
 /// reads it, and the application may never read it while it writes its response. So
 /// the read-ahead must fit in the socket's send buffer, with a piece to spare for what
 /// the kernel adds: were this child's write to block there, neither process would read
-/// the other (until the write timed out). The buffer is widened first, since the larger
-/// the read-ahead, the fewer round trips a large upload costs.
-fn ahead_room(stream: &UnixStream) -> usize {
+/// the other (until the write timed out). So this widens the buffer (the larger the
+/// read-ahead, the fewer round trips a large upload costs) and gives the read-ahead
+/// that then fits.
+fn widen_send_buffer(stream: &UnixStream) -> usize {
     let fd = std::os::fd::AsRawFd::as_raw_fd(stream);
     let int_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     let wanted = SEND_BUFFER as libc::c_int;
@@ -200,8 +201,7 @@ fn answer_read(
     loop {
         // What this piece waits for (without `all`, only the first piece waits), and the
         // most it takes: the rest of the piece is what has already arrived.
-        let wait =
-            if ask.all || sent == 0 { (want.saturating_sub(sent)).min(BODY_PIECE) } else { 0 };
+        let wait = if ask.all || sent == 0 { want.saturating_sub(sent).min(BODY_PIECE) } else { 0 };
         let most = (limit - sent).min(BODY_PIECE);
         let gathered = match body.gather(wait, ask.all, most - wait) {
             Ok(gathered) => gathered,

@@ -141,6 +141,11 @@ pub fn read_frame(r: &mut impl Read, payload: &mut Vec<u8>) -> io::Result<Kind> 
 pub fn read_header(r: &mut impl Read) -> io::Result<(Kind, usize)> {
     let mut header = [0u8; HEADER_LEN];
     r.read_exact(&mut header)?;
+    parse_header(&header)
+}
+
+/// A frame's kind and payload length from its header.
+pub fn parse_header(header: &[u8; HEADER_LEN]) -> io::Result<(Kind, usize)> {
     let kind = Kind::from_byte(header[0])?;
     let len = u32::from_be_bytes(header[1..].try_into().expect("4 bytes")) as usize;
     if len > MAX_FRAME {

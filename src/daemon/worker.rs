@@ -1,6 +1,7 @@
 //! A daemon worker thread: accept a connection from an Apache child, check it, and run
 //! its request through the same WSGI call as embedded mode.
 
+use std::io::Read;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
@@ -16,7 +17,7 @@ use super::waiting::Event;
 use crate::apache::log::{Level, Target};
 use crate::environ;
 use crate::ffi;
-use crate::io::{BodyError, BodySource, ClientGone, ResponseSink};
+use crate::io::{as_uninit, BodyError, BodySource, ClientGone, ResponseSink};
 use crate::python::app::{Call, Outcome};
 use crate::python::errors::LogStream;
 use crate::python::{log_exception, script, thread_state};
@@ -310,6 +311,9 @@ struct Answer {
     ended: bool,
     /// A read failed: the connection is out of step and the body broken.
     broken: bool,
+    /// The next frame's header as far as it has arrived (`header_got` bytes).
+    header: [u8; protocol::HEADER_LEN],
+    header_got: usize,
 }
 
 /// The request body, pulled from the Apache child one `Read` at a time.
@@ -367,7 +371,7 @@ fn read_answer(
             got += n;
             answer.unread -= n;
         } else if answer.more {
-            next_frame(&mut reader, answer)?;
+            next_frame(&mut reader, answer, true)?;
         } else if answer.ended || (got > 0 && !all) {
             break;
         } else {
@@ -377,16 +381,40 @@ fn read_answer(
                 .map_err(|_| Failure::Broken)?;
             reader.answer_pending = true;
             answer.brought = 0;
-            next_frame(&mut reader, answer)?;
+            next_frame(&mut reader, answer, true)?;
         }
     }
     Ok(got)
 }
 
-/// Reads the header of the answer's next frame: how long it is, and whether more follow.
-fn next_frame(reader: &mut PollReader<'_>, answer: &mut Answer) -> Result<(), Failure> {
+/// Reads the header of the answer's next frame (how long it is, and whether more
+/// follow); with `wait`, until it is whole. Without, false if it has not all arrived
+/// (what has is kept for the next call).
+fn next_frame(
+    reader: &mut PollReader<'_>,
+    answer: &mut Answer,
+    wait: bool,
+) -> Result<bool, Failure> {
+    while answer.header_got < protocol::HEADER_LEN {
+        let rest = &mut answer.header[answer.header_got..];
+        let n = if wait {
+            reader.read(rest).map_err(|_| Failure::Broken)?
+        } else {
+            // SAFETY: a receive writes only the bytes it received.
+            match recv_now(reader.stream, unsafe { as_uninit(rest) }, 0) {
+                Ok(None) => return Ok(false),
+                Ok(Some(n)) => n,
+                Err(_) => return Err(Failure::Broken),
+            }
+        };
+        if n == 0 {
+            return Err(Failure::Broken);
+        }
+        answer.header_got += n;
+    }
+    answer.header_got = 0;
     answer.more = false;
-    let (kind, len) = protocol::read_header(reader).map_err(|_| Failure::Broken)?;
+    let (kind, len) = protocol::parse_header(&answer.header).map_err(|_| Failure::Broken)?;
     answer.more = match kind {
         Kind::BodyPart => true,
         Kind::Body => false,
@@ -396,7 +424,7 @@ fn next_frame(reader: &mut PollReader<'_>, answer: &mut Answer) -> Result<(), Fa
     answer.unread = len;
     answer.brought += len;
     answer.ended = !answer.more && answer.brought == 0;
-    Ok(())
+    Ok(true)
 }
 
 /// Reads and drops what the application left of the last answer, so the connection is
@@ -407,7 +435,8 @@ fn drain(stream: &UnixStream, timeout: Duration, answer: &Mutex<Answer>) -> bool
     let mut scrap = [MaybeUninit::uninit(); 8 * 1024];
     while !answer.broken && (answer.unread > 0 || answer.more) {
         if answer.unread == 0 {
-            answer.broken |= matches!(next_frame(&mut reader, &mut answer), Err(Failure::Broken));
+            let next = next_frame(&mut reader, &mut answer, true);
+            answer.broken |= matches!(next, Err(Failure::Broken));
             continue;
         }
         let want = answer.unread.min(scrap.len());
@@ -433,17 +462,16 @@ impl BodySource for SocketBody {
     }
 }
 
-/// [`BodySource::read_at_hand`]: the answer's bytes that are in the socket already. A
-/// frame's header comes in one write with its payload, so once it is there, reading
-/// the header does not wait.
+/// [`BodySource::read_at_hand`]: the answer's bytes that are in the socket already,
+/// headers of its next frames included.
 fn at_hand(
     stream: &UnixStream,
     timeout: Duration,
     answer: &mut Answer,
     buf: &mut [MaybeUninit<u8>],
 ) -> Result<usize, Failure> {
+    let mut reader = PollReader { stream, timeout, answer_pending: false };
     let mut got = 0;
-    let mut header = [MaybeUninit::uninit(); protocol::HEADER_LEN];
     while got < buf.len() {
         if answer.unread > 0 {
             let end = got + answer.unread.min(buf.len() - got);
@@ -455,11 +483,10 @@ fn at_hand(
                     answer.unread -= n;
                 }
             }
-        } else if answer.more
-            && recv_now(stream, &mut header, libc::MSG_PEEK).ok() == Some(Some(header.len()))
-        {
-            let mut reader = PollReader { stream, timeout, answer_pending: false };
-            next_frame(&mut reader, answer)?;
+        } else if answer.more {
+            if !next_frame(&mut reader, answer, false)? {
+                break;
+            }
         } else {
             break;
         }
@@ -716,5 +743,24 @@ mod tests {
         assert_eq!(protocol::read_frame(&mut child, &mut payload).unwrap(), Kind::Read);
         child.set_nonblocking(true).unwrap();
         assert!(protocol::read_frame(&mut child, &mut payload).is_err(), "only one Read");
+    }
+
+    #[test]
+    fn a_header_half_at_hand_is_kept_and_finished_later() {
+        use std::io::Write;
+        let (daemon, mut child) = pair();
+        let (mut source, _answer) = body(&daemon);
+        protocol::write_frame(&mut child, Kind::BodyPart, b"ab").unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(source.read_all(uninit(&mut buf[..2])).ok(), Some(2));
+        // Only two bytes of the next header have come: nothing to give, and no waiting.
+        let header = protocol::header(Kind::Body, 3);
+        child.write_all(&header[..2]).unwrap();
+        assert_eq!(source.read_at_hand(uninit(&mut buf)).ok(), Some(0));
+        // The rest of the header and the payload come; the read picks up where it was.
+        child.write_all(&header[2..]).unwrap();
+        child.write_all(b"cde").unwrap();
+        assert_eq!(source.read_all(uninit(&mut buf[..3])).ok(), Some(3));
+        assert_eq!(&buf[..3], b"cde");
     }
 }
