@@ -350,38 +350,63 @@ enum Failure {
     Broken,
 }
 
-/// Reads into `buf`: with `all`, until it is full or the body ends; otherwise what the
-/// first read brings. Asks the Apache child for more only when the last answer is used up.
+/// How a read takes the answer's bytes.
+#[derive(Clone, Copy)]
+enum How {
+    /// Only what is in the socket already (headers of its next frames included), without
+    /// waiting or asking for more.
+    AtHand,
+    /// Waiting for them; with `all`, until `buf` is full or the body ends, otherwise what
+    /// the first read brings. The Apache child is asked for more when the last answer is
+    /// used up.
+    Wait { all: bool },
+}
+
+/// Reads the answer into `buf`, as `how` says.
 fn read_answer(
     stream: &UnixStream,
     timeout: Duration,
     answer: &mut Answer,
     buf: &mut [MaybeUninit<u8>],
-    all: bool,
+    how: How,
 ) -> Result<usize, Failure> {
     let mut reader = PollReader { stream, timeout, answer_pending: false };
+    let wait = matches!(how, How::Wait { .. });
     let mut got = 0;
     while got < buf.len() {
         if answer.unread > 0 {
             let end = got + answer.unread.min(buf.len() - got);
-            let n = reader.read_into(&mut buf[got..end]).map_err(|_| Failure::Broken)?;
+            let part = &mut buf[got..end];
+            let n = if wait {
+                reader.read_into(part).map_err(|_| Failure::Broken)?
+            } else {
+                match recv_now(stream, part, 0).map_err(|_| Failure::Broken)? {
+                    None => break,
+                    Some(n) => n,
+                }
+            };
             if n == 0 {
                 return Err(Failure::Broken);
             }
             got += n;
             answer.unread -= n;
         } else if answer.more {
-            next_frame(&mut reader, answer, true)?;
-        } else if answer.ended || (got > 0 && !all) {
-            break;
+            if !next_frame(&mut reader, answer, wait)? {
+                break;
+            }
         } else {
-            let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-            let ask = ReadAsk { want: size(buf.len() - got), all, ahead: size(READ_AHEAD) };
-            protocol::write_frame(&mut &*stream, Kind::Read, &ask.encode())
-                .map_err(|_| Failure::Broken)?;
-            reader.answer_pending = true;
-            answer.brought = 0;
-            next_frame(&mut reader, answer, true)?;
+            match how {
+                How::Wait { all } if !answer.ended && (got == 0 || all) => {
+                    let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                    let ask = ReadAsk { want: size(buf.len() - got), all, ahead: size(READ_AHEAD) };
+                    protocol::write_frame(&mut &*stream, Kind::Read, &ask.encode())
+                        .map_err(|_| Failure::Broken)?;
+                    reader.answer_pending = true;
+                    answer.brought = 0;
+                    next_frame(&mut reader, answer, true)?;
+                }
+                _ => break,
+            }
         }
     }
     Ok(got)
@@ -450,48 +475,19 @@ fn drain(stream: &UnixStream, timeout: Duration, answer: &Mutex<Answer>) -> bool
 
 impl BodySource for SocketBody {
     fn read(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
-        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, false))
+        let how = How::Wait { all: false };
+        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, how))
     }
 
     fn read_all(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
-        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, true))
+        let how = How::Wait { all: true };
+        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, how))
     }
 
     fn read_at_hand(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, BodyError> {
-        self.on_answer(|stream, timeout, answer| at_hand(stream, timeout, answer, buf))
+        let how = How::AtHand;
+        self.on_answer(|stream, timeout, answer| read_answer(stream, timeout, answer, buf, how))
     }
-}
-
-/// [`BodySource::read_at_hand`]: the answer's bytes that are in the socket already,
-/// headers of its next frames included.
-fn at_hand(
-    stream: &UnixStream,
-    timeout: Duration,
-    answer: &mut Answer,
-    buf: &mut [MaybeUninit<u8>],
-) -> Result<usize, Failure> {
-    let mut reader = PollReader { stream, timeout, answer_pending: false };
-    let mut got = 0;
-    while got < buf.len() {
-        if answer.unread > 0 {
-            let end = got + answer.unread.min(buf.len() - got);
-            match recv_now(stream, &mut buf[got..end], 0).map_err(|_| Failure::Broken)? {
-                None => break,
-                Some(0) => return Err(Failure::Broken),
-                Some(n) => {
-                    got += n;
-                    answer.unread -= n;
-                }
-            }
-        } else if answer.more {
-            if !next_frame(&mut reader, answer, false)? {
-                break;
-            }
-        } else {
-            break;
-        }
-    }
-    Ok(got)
 }
 
 /// Blocks up to this size are copied into the frame buffer; larger ones are written
